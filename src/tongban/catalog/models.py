@@ -1,0 +1,159 @@
+"""Regions, departments, standard items, implementations and their versions.
+
+An implementation (实施清单) is edited as a draft version and published as an immutable
+one; cases point at the version they were applied under. Items keep one stable id across
+versions and regions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tongban.db import Base, CreatedMixin, IdMixin, JsonType
+
+
+class ItemType(StrEnum):
+    licensing = "行政许可"
+    confirmation = "行政确认"
+    adjudication = "行政裁决"
+    benefit = "行政给付"
+    reward = "行政奖励"
+    filing = "行政备案"
+    other_power = "其他行政权力"
+    public_service = "公共服务"
+
+
+class RegionLevel:
+    """行使层级 / region level: 1 国家 … 6 村(社区)."""
+
+    NATIONAL, PROVINCE, CITY, COUNTY, TOWNSHIP, VILLAGE = 1, 2, 3, 4, 5, 6
+    NAMES = {1: "国家级", 2: "省级", 3: "市级", 4: "县级", 5: "乡镇级", 6: "村(社区)级"}
+
+
+class VersionState(StrEnum):
+    draft = "draft"
+    published = "published"
+    superseded = "superseded"
+    withdrawn = "withdrawn"
+
+
+class Region(Base):
+    """A GB/T 2260 region: 6 digits down to county, 9 for a township, 12 for a village."""
+
+    __tablename__ = "catalog_regions"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int]
+    parent_code: Mapped[str | None] = mapped_column(
+        ForeignKey("catalog_regions.code"), index=True
+    )
+
+
+class Department(IdMixin, CreatedMixin, Base):
+    """实施主体: the body that handles implementations; identified by its credit code."""
+
+    __tablename__ = "catalog_departments"
+
+    name: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(ForeignKey("catalog_regions.code"), index=True)
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    level: Mapped[int]
+
+
+class ServiceItem(IdMixin, CreatedMixin, Base):
+    """A standard item (基本目录) with its 12-character 基本编码."""
+
+    __tablename__ = "catalog_items"
+
+    basic_code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    item_type: Mapped[str] = mapped_column(String(20))
+    use_levels: Mapped[list[int]] = mapped_column(JsonType, default=list)
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Life events / topics (e.g. 生育收养, 企业开办), for browsing.
+    topics: Mapped[list[str]] = mapped_column(JsonType, default=list)
+
+
+class Implementation(IdMixin, CreatedMixin, Base):
+    """One department's delivery of one item in its region; versions hold the guide."""
+
+    __tablename__ = "catalog_implementations"
+
+    implementation_code: Mapped[str] = mapped_column(String(31), unique=True)
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("catalog_items.id"), index=True)
+    department_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_departments.id"), index=True
+    )
+    region_code: Mapped[str] = mapped_column(ForeignKey("catalog_regions.code"), index=True)
+    # The published version applicants see now (None until the first publication).
+    current_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("catalog_implementation_versions.id", use_alter=True)
+    )
+
+    item: Mapped[ServiceItem] = relationship(lazy="joined")
+    department: Mapped[Department] = relationship(lazy="joined")
+
+
+class ImplementationVersion(IdMixin, CreatedMixin, Base):
+    """A guide snapshot; immutable once published (only its state moves on)."""
+
+    __tablename__ = "catalog_implementation_versions"
+
+    implementation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_implementations.id"), index=True
+    )
+    version: Mapped[int]
+    state: Mapped[str] = mapped_column(String(12), default=VersionState.draft)
+    name: Mapped[str] = mapped_column(String(200))
+    # Every guide element (schemas.Guide), validated before it is stored.
+    guide: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    form_schema: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    legal_days: Mapped[int]
+    promised_days: Mapped[int]
+    created_by: Mapped[uuid.UUID | None]
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[uuid.UUID | None]
+
+    __table_args__ = (UniqueConstraint("implementation_id", "version"),)
+
+
+class SearchEntry(Base):
+    """One row per published implementation: the denormalised text that search reads.
+
+    `text` is Chinese, `pinyin` the full pinyin without spaces, `initials` the pinyin
+    initials, so `gjj` finds 公积金. On PostgreSQL, trigram indexes serve the substring
+    matches; on SQLite the table is small enough to scan.
+    """
+
+    __tablename__ = "catalog_search"
+
+    implementation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_implementations.id"), primary_key=True
+    )
+    version_id: Mapped[uuid.UUID]
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    department_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    item_type: Mapped[str] = mapped_column(String(20), index=True)
+    applicant_types: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    pinyin: Mapped[str] = mapped_column(Text)
+    initials: Mapped[str] = mapped_column(String(400))
+    popularity: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        *(
+            Index(f"ix_catalog_search_{col}_trgm", col, postgresql_using="gin",
+                  postgresql_ops={col: "gin_trgm_ops"}).ddl_if(dialect="postgresql")
+            for col in ("text", "pinyin", "initials")
+        ),
+    )

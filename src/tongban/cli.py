@@ -1,0 +1,133 @@
+"""The `tongban` command: demo, serve, worker, db, and each domain's sub-commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from tongban.config import Settings, get_settings
+from tongban.db import import_all_models, make_engine, make_sessionmaker, transaction
+from tongban.errors import DomainError
+
+app = typer.Typer(help="tongban 通办: integrated, cross-region government services.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite file."""
+    return f"sqlite:///{path.resolve()}"
+
+
+@contextmanager
+def cli_session(settings: Settings | None = None) -> Iterator[Session]:
+    """One transaction for a CLI command: all of it commits, or none."""
+    settings = settings or get_settings()
+    import_all_models()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the Alembic migrations to TONGBAN_DATABASE_URL."""
+    from tongban.migrate import upgrade
+
+    settings = get_settings()
+    _ensure_sqlite_dir(settings.database_url)
+    upgrade(settings.database_url, revision)
+    console.print(f"database at revision {revision}")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+) -> None:
+    """Serve the API and UI (and run the worker in-process unless disabled)."""
+    import uvicorn
+
+    from tongban.app import create_app
+
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(
+    db: Path = typer.Option(Path("var/demo.db"), help="SQLite file for the demo node."),
+    port: int = typer.Option(8000),
+    seed_only: bool = typer.Option(False, "--seed-only", help="Seed, then exit."),
+    fresh: bool = typer.Option(True, help="Start from an empty database."),
+) -> None:
+    """Create a SQLite node with believable demo data, print the logins, and serve it."""
+    import os
+
+    from tongban.demo import seed_demo
+    from tongban.migrate import upgrade
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    url = sqlite_url(db)
+    os.environ["TONGBAN_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    upgrade(url)
+    with cli_session() as session:
+        logins = seed_demo(db_session=session, console=console)
+    console.print(f"[bold]demo node[/bold]: {url}")
+    for role, username, password in logins:
+        console.print(f"  {role:<14} {username:<16} {password}")
+    if not seed_only:
+        console.print(f"serving on http://127.0.0.1:{port}")
+        serve(host="127.0.0.1", port=port)
+
+
+def _register_domain_clis() -> None:
+    from tongban.catalog.cli import app as catalog_cli
+    from tongban.identity.cli import app as users_cli
+
+    app.add_typer(catalog_cli, name="catalog")
+    app.add_typer(users_cli, name="users")
+
+
+_register_domain_clis()
+
+
+def main() -> None:
+    """Entry point: a DomainError becomes one line on stderr and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except DomainError as exc:
+        err_console.print(f"error: {exc.message}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
