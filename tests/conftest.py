@@ -32,7 +32,8 @@ TEST_INDEX_KEY = base64.urlsafe_b64encode(b"i" * 32).decode()
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """A name unique to this process, so parallel runs never share a database."""
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 def pg_database_url(name: str) -> str:
@@ -60,6 +61,19 @@ def _pg_reachable() -> bool:
         return False
 
 
+def drop_pg_database(url: str) -> None:
+    """Drop a test database made by pg_database_url."""
+    name = make_url(url).database
+    admin = create_engine(
+        make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def _make_backend_engine(backend: str, tmp_root: Path) -> Engine:
     if backend == "sqlite":
         return make_engine(f"sqlite:///{tmp_root / f'test-{_worker()}.db'}")
@@ -79,6 +93,8 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
+    if eng.dialect.name == "postgresql":
+        drop_pg_database(eng.url.render_as_string(hide_password=False))
 
 
 def _wipe(eng: Engine) -> None:
