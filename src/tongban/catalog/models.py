@@ -94,10 +94,10 @@ class Implementation(IdMixin, CreatedMixin, Base):
         ForeignKey("catalog_departments.id"), index=True
     )
     region_code: Mapped[str] = mapped_column(ForeignKey("catalog_regions.code"), index=True)
-    # The published version applicants see now (None until the first publication).
-    current_version_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("catalog_implementation_versions.id", use_alter=True)
-    )
+    # The published version applicants see now (None until the first publication). No
+    # foreign key: versions point back here, and a cycle of keys would need ALTER on
+    # SQLite; publish() is the one writer and keeps it right.
+    current_version_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
     item: Mapped[ServiceItem] = relationship(lazy="joined")
     department: Mapped[Department] = relationship(lazy="joined")
