@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -81,3 +84,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in _routers():
         app.include_router(router, prefix=API)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Single-machine default: the worker runs in a thread of the serving process."""
+    from tongban.worker import start_in_thread
+
+    stop = None
+    if app.state.settings.run_worker_in_process:
+        stop = start_in_thread(app.state.sessionmaker, app.state.settings)
+    yield
+    if stop is not None:
+        stop.set()

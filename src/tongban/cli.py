@@ -71,6 +71,31 @@ def serve(
 
 
 @app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="Run every job once, then exit."),
+    interval: float = typer.Option(1.0, help="Seconds between ticks."),
+) -> None:
+    """Run the node's periodic jobs: ledger, deadlines and warnings, outbox delivery."""
+    import threading
+
+    from tongban import worker as node_worker
+
+    settings = get_settings()
+    import_all_models()
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    if once:
+        for name, count in node_worker.tick(factory, settings).items():
+            console.print(f"{name}: {count}")
+        return
+    stop = threading.Event()
+    try:
+        node_worker.run_forever(factory, settings, stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
 def demo(
     db: Path = typer.Option(Path("var/demo.db"), help="SQLite file for the demo node."),
     port: int = typer.Option(8000),
