@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.orm.attributes import get_history
 
 from tongban.db import Base, CreatedMixin, IdMixin, JsonType
 
@@ -33,7 +34,8 @@ class RegionLevel:
     """行使层级 / region level: 1 国家 … 6 村(社区)."""
 
     NATIONAL, PROVINCE, CITY, COUNTY, TOWNSHIP, VILLAGE = 1, 2, 3, 4, 5, 6
-    NAMES = {1: "国家级", 2: "省级", 3: "市级", 4: "县级", 5: "乡镇级", 6: "村(社区)级"}
+    NAMES: ClassVar[dict[int, str]] = {
+        1: "国家级", 2: "省级", 3: "市级", 4: "县级", 5: "乡镇级", 6: "村(社区)级"}
 
 
 class VersionState(StrEnum):
@@ -81,6 +83,9 @@ class ServiceItem(IdMixin, CreatedMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # Life events / topics (e.g. 生育收养, 企业开办), for browsing.
     topics: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    # Full pinyin and initials of the name, so `GET /items?q=gjj` finds 公积金.
+    name_pinyin: Mapped[str] = mapped_column(String(800), default="")
+    name_initials: Mapped[str] = mapped_column(String(200), default="")
 
 
 class Implementation(IdMixin, CreatedMixin, Base):
@@ -125,13 +130,23 @@ class ImplementationVersion(IdMixin, CreatedMixin, Base):
 
     __table_args__ = (UniqueConstraint("implementation_id", "version"),)
 
+    implementation: Mapped[Implementation] = relationship(
+        lazy="joined", foreign_keys=[implementation_id]
+    )
+
+    @property
+    def implementation_code(self) -> str:
+        return self.implementation.implementation_code
+
 
 class SearchEntry(Base):
     """One row per published implementation: the denormalised text that search reads.
 
-    `text` is Chinese, `pinyin` the full pinyin without spaces, `initials` the pinyin
-    initials, so `gjj` finds 公积金. On PostgreSQL, trigram indexes serve the substring
-    matches; on SQLite the table is small enough to scan.
+    `text` is the lower-cased Chinese text (name, item, department, region, topics);
+    `pinyin` the full pinyin and `initials` the pinyin initials of the same segments, each
+    segment without spaces and segments separated by one space, the implementation's name
+    first, so `gjj` finds 住房公积金提取 and `gjj ` (prefix with a space) means "the whole
+    name". On PostgreSQL, trigram indexes serve the substring matches.
     """
 
     __tablename__ = "catalog_search"
@@ -139,7 +154,12 @@ class SearchEntry(Base):
     implementation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("catalog_implementations.id"), primary_key=True
     )
+    implementation_code: Mapped[str] = mapped_column(String(31))
     version_id: Mapped[uuid.UUID]
+    basic_code: Mapped[str] = mapped_column(String(12))
+    item_name: Mapped[str] = mapped_column(String(200))
+    department_name: Mapped[str] = mapped_column(String(200))
+    region_name: Mapped[str] = mapped_column(String(100))
     region_code: Mapped[str] = mapped_column(String(12), index=True)
     department_id: Mapped[uuid.UUID] = mapped_column(index=True)
     item_type: Mapped[str] = mapped_column(String(20), index=True)
@@ -156,4 +176,53 @@ class SearchEntry(Base):
                   postgresql_ops={col: "gin_trgm_ops"}).ddl_if(dialect="postgresql")
             for col in ("text", "pinyin", "initials")
         ),
+        # `region_code LIKE '5101%'` (a region and everything under it) needs pattern ops
+        # on PostgreSQL unless the database collation is C.
+        Index("ix_catalog_search_region_prefix", "region_code",
+              postgresql_ops={"region_code": "varchar_pattern_ops"}).ddl_if(
+                  dialect="postgresql"),
     )
+
+
+# Once a version leaves `draft`, only its state may move on (published -> superseded or
+# withdrawn); its content is frozen because cases point at it. Enforced at flush, so no
+# code path (service, import, a stray ORM edit) can change a published guide.
+FROZEN_STATES = {VersionState.published, VersionState.superseded, VersionState.withdrawn}
+MUTABLE_WHEN_FROZEN = {"state"}
+
+
+def _old_state(target: ImplementationVersion) -> str:
+    history = get_history(target, "state")
+    return str(history.deleted[0]) if history.deleted else str(target.state)
+
+
+@event.listens_for(ImplementationVersion, "before_update")
+def _refuse_editing_frozen_version(
+    _mapper: Mapper[Any], _connection: Any, target: ImplementationVersion
+) -> None:
+    if _old_state(target) not in FROZEN_STATES:
+        return
+    changed = [
+        attr.key for attr in _mapper.column_attrs
+        if attr.key not in MUTABLE_WHEN_FROZEN and get_history(target, attr.key).has_changes()
+    ]
+    if changed:
+        from tongban.errors import Conflict
+
+        raise Conflict(
+            "已发布的版本不可修改,请新建草稿 / a published version is immutable; edit a new draft",
+            details={"version_id": str(target.id), "fields": changed},
+        )
+
+
+@event.listens_for(ImplementationVersion, "before_delete")
+def _refuse_deleting_frozen_version(
+    _mapper: Mapper[Any], _connection: Any, target: ImplementationVersion
+) -> None:
+    if _old_state(target) in FROZEN_STATES:
+        from tongban.errors import Conflict
+
+        raise Conflict(
+            "已发布的版本不可删除 / a published version cannot be deleted",
+            details={"version_id": str(target.id)},
+        )
