@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     for router in _routers():
         app.include_router(router, prefix=API)
+    from tongban.web.routes import install as install_web
+
+    install_web(app)  # the UI: portal, workbench, static files
     return app
 
 
