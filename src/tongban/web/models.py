@@ -1,0 +1,52 @@
+"""Tables of the UI: application drafts, and ratings until supervision owns them.
+
+A draft keeps what an applicant typed and uploaded before submitting, so an expired
+session or a closed tab loses nothing. Its random `key` is also the submission's
+idempotency key: however often the final button is pressed, one case is created.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tongban.db import Base, CreatedMixin, IdMixin, JsonType, utcnow
+
+
+class Draft(IdMixin, CreatedMixin, Base):
+    """An application in progress: form values as typed and materials uploaded so far."""
+
+    __tablename__ = "web_drafts"
+
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("identity_accounts.id", ondelete="CASCADE"), index=True
+    )
+    implementation_code: Mapped[str] = mapped_column(String(31))
+    # The form exactly as typed (strings), shown again when the applicant comes back.
+    form: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # material code -> {"sha256", "size", "content_type", "filename"}
+    materials: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    case_number: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Rating(IdMixin, CreatedMixin, Base):
+    """好差评: the applicant's 1–5 rating of a finished case (one per case).
+
+    Kept here until the supervision domain exists, which will take over ratings,
+    bad-rating handling and rectification.
+    """
+
+    __tablename__ = "web_ratings"
+
+    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("identity_accounts.id"))
+    score: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),)

@@ -1,0 +1,137 @@
+"""Rendering: templates, the per-request context, and HTML errors for web routes.
+
+Web routes call the domain services directly, with the request's session from
+`api_deps.get_db`. A DomainError raised by a service becomes an HTML page here (the
+API's handler would answer JSON), after the session is rolled back so nothing is
+half-written; an unauthenticated caller is sent to the login page and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from tongban.api_deps import get_db
+from tongban.errors import DomainError, Unauthenticated
+from tongban.identity.actor import Actor
+from tongban.web.i18n import LANG_COOKIE, LANGS, pick_lang, translator
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+REGION_COOKIE = "region"
+ONE_YEAR = 365 * 24 * 3600
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time shown in Asia/Shanghai (legal time is Beijing time)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(SHANGHAI).strftime(fmt)
+
+
+def show_date(value: date | datetime | str | None) -> str:
+    """A date as YYYY-MM-DD, whatever form the service returned it in."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return local_time(value, "%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)[:10]
+
+
+TEMPLATES.env.filters["local_time"] = local_time
+TEMPLATES.env.filters["show_date"] = show_date
+
+
+def web_db(request: Request, db: Session = Depends(get_db)) -> Iterator[Session]:
+    """The request's session, remembered so an error page can roll it back first."""
+    request.state.web_db = db
+    yield db
+
+
+def page(request: Request, name: str, context: dict[str, Any] | None = None, *,
+         status: int = 200) -> HTMLResponse:
+    """Render one template with the common context (language, actor, region)."""
+    lang = pick_lang(request)
+    ctx: dict[str, Any] = {
+        "request": request,
+        "_": translator(lang),
+        "lang": lang,
+        "other_lang": "en" if lang == "zh" else "zh",
+        "actor": getattr(request.state, "actor", None),
+        "region": getattr(request.state, "region", None),
+        "region_path": getattr(request.state, "region_path", []),
+        "region_children": getattr(request.state, "region_children", []),
+        "max_upload_bytes": request.app.state.settings.max_upload_bytes,
+    }
+    ctx.update(context or {})
+    response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status)
+    remember_lang(request, response)
+    return response
+
+
+def remember_lang(request: Request, response: Response) -> None:
+    """A `?lang=` switch sticks: it is stored in the `lang` cookie."""
+    asked = request.query_params.get("lang")
+    if asked in LANGS and request.cookies.get(LANG_COOKIE) != asked:
+        response.set_cookie(LANG_COOKIE, asked, max_age=ONE_YEAR, samesite="lax")
+
+
+def login_redirect(request: Request, next_url: str | None = None) -> RedirectResponse:
+    """Send the caller to the login page, and back to `next_url` (default: here) after."""
+    if next_url is None:
+        next_url = request.url.path
+        if request.method == "GET" and request.url.query:
+            next_url += "?" + request.url.query
+    return RedirectResponse(f"/login?next={quote(next_url)}&expired=1", status_code=303)
+
+
+def require_actor(request: Request) -> Actor:
+    """The signed-in actor of a web request, or Unauthenticated (→ the login page)."""
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:
+        raise Unauthenticated("请先登录 / please sign in")
+    return actor
+
+
+def _rollback(request: Request) -> None:
+    session: Session | None = getattr(request.state, "web_db", None)
+    if session is not None:
+        session.rollback()
+
+
+def error_page(request: Request, exc: DomainError) -> Response:
+    """The HTML answer to a domain error: login for 401, else a readable page."""
+    _rollback(request)
+    if isinstance(exc, Unauthenticated):
+        return login_redirect(request)
+    return page(request, "error.html", {"error": exc}, status=exc.status)
+
+
+class WebRoute(APIRoute):
+    """A route whose domain errors render as HTML pages instead of JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except DomainError as exc:
+                return error_page(request, exc)
+
+        return handler

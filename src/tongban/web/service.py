@@ -1,0 +1,114 @@
+"""Drafts and ratings: the UI's own records (other domains own everything else)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tongban.audit.service import record
+from tongban.db import utcnow
+from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tongban.identity.actor import Actor
+from tongban.web.models import Draft, Rating
+
+MAX_COMMENT = 500
+
+
+def _require_account(actor: Actor) -> uuid.UUID:
+    if actor.account_id is None:
+        raise Forbidden("请使用个人账号操作 / a personal account is required")
+    return actor.account_id
+
+
+def open_draft(*, db_session: Session, actor: Actor, implementation_code: str,
+               key: str | None = None) -> Draft:
+    """The actor's unsubmitted draft for this implementation (the one named by `key`
+    if given), or a new one: coming back to a form never starts from scratch."""
+    account_id = _require_account(actor)
+    stmt = select(Draft).where(Draft.account_id == account_id,
+                               Draft.implementation_code == implementation_code)
+    stmt = stmt.where(Draft.key == key) if key else stmt.where(Draft.case_number.is_(None))
+    draft = db_session.scalars(stmt.order_by(Draft.updated_at.desc()).limit(1)).first()
+    if draft is not None:
+        return draft
+    draft = Draft(key=secrets.token_urlsafe(32), account_id=account_id,
+                  implementation_code=implementation_code, form={}, materials={})
+    db_session.add(draft)
+    db_session.flush()
+    return draft
+
+
+def get_draft(*, db_session: Session, key: str, actor: Actor | None = None) -> Draft:
+    """A draft by its key; with an actor, only that actor's own."""
+    draft = db_session.scalar(select(Draft).where(Draft.key == key))
+    if draft is None or (actor is not None and draft.account_id != actor.account_id):
+        raise NotFound("草稿不存在 / no such draft", details={"field": "draft"})
+    return draft
+
+
+def save_form(*, db_session: Session, key: str, form: dict[str, str],
+              actor: Actor | None) -> Draft:
+    """Keep what was typed. Without a session (it expired mid-form) the unguessable
+    draft key alone authorises saving, so the applicant logs in again and loses nothing."""
+    draft = get_draft(db_session=db_session, key=key, actor=actor)
+    if draft.case_number is not None:
+        raise Conflict("该申请已提交 / this application was already submitted",
+                       details={"case_number": draft.case_number})
+    draft.form = dict(form)
+    draft.updated_at = utcnow()
+    return draft
+
+
+def attach_material(*, db_session: Session, draft: Draft, code: str,
+                    stored: dict[str, Any]) -> Draft:
+    """Remember an uploaded material (already in the blob store) on the draft."""
+    if draft.case_number is not None:
+        raise Conflict("该申请已提交 / this application was already submitted")
+    materials = dict(draft.materials or {})
+    materials[code] = stored
+    draft.materials = materials
+    draft.updated_at = utcnow()
+    return draft
+
+
+def mark_submitted(*, db_session: Session, draft: Draft, case_number: str) -> Draft:
+    """The draft became a case; it stays as the record of the idempotency key."""
+    draft.case_number = case_number
+    draft.updated_at = utcnow()
+    return draft
+
+
+def rate(*, db_session: Session, actor: Actor, case_number: str, applicant_account_id:
+         uuid.UUID | None, finished: bool, score: int, comment: str) -> Rating:
+    """好差评: one 1–5 rating per finished case, by its applicant."""
+    account_id = _require_account(actor)
+    if applicant_account_id != account_id:
+        raise Forbidden("只有申请人可以评价 / only the applicant may rate this case")
+    if not finished:
+        raise Conflict("办结后才能评价 / a case can be rated once it is finished")
+    if not 1 <= score <= 5:
+        raise InvalidInput("评分须为1到5 / score must be 1 to 5", details={"field": "score"})
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput(f"评价内容最多{MAX_COMMENT}字 / comment too long",
+                           details={"field": "comment"})
+    if db_session.scalar(select(Rating.id).where(Rating.case_number == case_number)):
+        raise Conflict("该办件已评价 / this case was already rated",
+                       details={"case_number": case_number})
+    rating = Rating(case_number=case_number, account_id=account_id, score=score,
+                    comment=comment)
+    db_session.add(rating)
+    db_session.flush()
+    record(db_session=db_session, actor_id=account_id, actor_name=actor.name,
+           action="rating.create", entity="case", entity_id=case_number,
+           details={"score": score})
+    return rating
+
+
+def rating_of(*, db_session: Session, case_number: str) -> Rating | None:
+    """The rating of a case, if it has one."""
+    return db_session.scalar(select(Rating).where(Rating.case_number == case_number))
