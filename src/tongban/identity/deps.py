@@ -14,7 +14,8 @@ from tongban.identity.actor import Actor
 SESSION_COOKIE = "tongban_session"
 
 
-def _token(request: Request) -> str | None:
+def request_token(request: Request) -> str | None:
+    """The bearer token of the request, else its session cookie."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
@@ -25,7 +26,7 @@ def optional_actor(request: Request, db: Session = Depends(get_db)) -> Actor | N
     """The signed-in caller, or None for an anonymous one."""
     from tongban.identity import service
 
-    token = _token(request)
+    token = request_token(request)
     if token is None:
         return None
     return service.actor_for_token(db_session=db, token=token)

@@ -46,11 +46,15 @@ def parse_resident_id(value: str) -> ResidentId:
     """Validate a 18-character 公民身份号码 and return its parts."""
     number = value.strip().upper()
     if not _RESIDENT_RE.match(number):
-        raise IdentifierError("公民身份号码应为18位(17位数字+数字或X) / ID number must be 17 digits + digit or X")
+        raise IdentifierError(
+            "公民身份号码应为18位(17位数字+数字或X) / ID number must be 17 digits + digit or X"
+        )
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError as exc:
-        raise IdentifierError("公民身份号码中的出生日期无效 / invalid birth date in ID number") from exc
+        raise IdentifierError(
+            "公民身份号码中的出生日期无效 / invalid birth date in ID number"
+        ) from exc
     if born.year < 1850 or born > date.today():
         raise IdentifierError("公民身份号码中的出生日期无效 / invalid birth date in ID number")
     if resident_check_char(number[:17]) != number[17]:
@@ -92,7 +96,9 @@ def validate_uscc(value: str) -> str:
             "of 0-9A-Y without I O Z S V"
         )
     if not _REGION_RE.match(code[2:8]):
-        raise IdentifierError("统一社会信用代码第3-8位应为行政区划代码 / positions 3-8 must be a region code")
+        raise IdentifierError(
+            "统一社会信用代码第3-8位应为行政区划代码 / positions 3-8 must be a region code"
+        )
     org = code[8:17]
     if any(c not in ORG_ALPHABET for c in org[:8]) or org_code_check_char(org[:8]) != org[8]:
         raise IdentifierError(

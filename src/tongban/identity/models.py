@@ -119,6 +119,8 @@ class LoginSession(CreatedMixin, Base):
         ForeignKey("identity_agent_authorisations.id")
     )
 
+    account: Mapped[Account] = relationship(lazy="joined")
+
 
 class AgentAuthorisation(IdMixin, CreatedMixin, Base):
     """A recorded authorisation: the agent may act for the principal, for these items,
