@@ -431,7 +431,7 @@ def import_document(*, db_session: Session, doc: dict[str, Any] | bytes, actor: 
     else:
         parsed, locator, source = doc, Locator(), "json"
     plan, errors, scope = _validate(db_session, parsed, locator, actor)
-    errors = read_errors + errors
+    errors = sorted(read_errors + errors, key=_file_order)
     if errors:
         raise InvalidInput(
             f"导入失败:共 {len(errors)} 处错误,未写入任何数据 / import failed with "
@@ -449,6 +449,13 @@ def import_document(*, db_session: Session, doc: dict[str, Any] | bytes, actor: 
                  action="catalog.import", entity="catalog", entity_id=source,
                  details=report.model_dump())
     return report
+
+
+def _file_order(error: ImportErrorRow) -> tuple[int, int]:
+    """Errors in the order a person reads the file: sheet by sheet, row by row."""
+    order = ["document", *SHEETS]
+    sheet = order.index(error.sheet) if error.sheet in order else len(order)
+    return sheet, error.row or 0
 
 
 def _describe(error: ImportErrorRow) -> str:

@@ -227,7 +227,8 @@ class Guide(_Strict):
     def _fully_online_needs_depth_4(
         cls, value: list[CrossRegionMode], info: ValidationInfo
     ) -> list[CrossRegionMode]:
-        if CrossRegionMode.fully_online in value and info.data.get("online_depth") != 4:
+        depth = info.data.get("online_depth")  # absent if it was itself invalid
+        if CrossRegionMode.fully_online in value and depth is not None and depth != 4:
             raise ValueError(
                 "全程网办要求网上办理深度为4 / fully_online needs online_depth 4"
             )
