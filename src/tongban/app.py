@@ -23,11 +23,12 @@ API = "/api/v1"
 def _routers() -> list[Any]:
     """Each domain's router; a domain that adds one lists it here."""
     from tongban.calendar.api import router as calendar_router
+    from tongban.cases.api import router as cases_router
     from tongban.catalog.api import router as catalog_router
     from tongban.identity.api import router as identity_router
     from tongban.ledger.api import router as ledger_router
 
-    return [identity_router, catalog_router, calendar_router, ledger_router]
+    return [identity_router, catalog_router, cases_router, calendar_router, ledger_router]
 
 
 def _error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -31,7 +31,9 @@ class NamedJob:
 
 def jobs() -> list[NamedJob]:
     """Every domain's periodic job, in the order they should run each tick."""
-    return []
+    from tongban.cases.worker import job as cases_job
+
+    return [NamedJob("cases", cases_job)]
 
 
 def tick(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:

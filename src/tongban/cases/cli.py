@@ -1,0 +1,126 @@
+"""`tongban cases …`: list, show and act on cases from a terminal; run the case worker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tongban.cases import service, worker
+from tongban.cases.workflow import ACTION_LABELS, STATE_LABELS
+from tongban.config import get_settings
+from tongban.errors import InvalidInput, NotFound
+from tongban.identity.actor import Actor
+
+app = typer.Typer(help="Cases (办件): list, show, act; the case worker.", no_args_is_help=True)
+console = Console()
+
+
+def _actor(username: str | None) -> Actor:
+    """The account the command acts as (its roles and scopes), or the system."""
+    from tongban.cli import cli_session
+    from tongban.identity import service as identity
+
+    if username is None:
+        return service.WORKER_ACTOR
+    with cli_session() as session:
+        account = identity.find_account_by_username(db_session=session, username=username)
+        if account is None:
+            raise NotFound(f"账号不存在 / no such account: {username}")
+        return identity.actor_from_account(account)
+
+
+@app.command("list")
+def list_cases(
+    as_user: str | None = typer.Option(None, "--as", help="Act as this account."),
+    state: str | None = typer.Option(None),
+    region: str | None = typer.Option(None),
+    warning: str | None = typer.Option(None, "--warning", help="none / yellow / red"),
+    department: str | None = typer.Option(None, help="Department id."),
+    limit: int = typer.Option(50),
+    cursor: str | None = typer.Option(None),
+) -> None:
+    """Cases visible to the account (all cases for the system), newest first."""
+    from tongban.cli import cli_session
+
+    actor = _actor(as_user)
+    filters = service.CaseFilters(
+        state=state, region=region, warning_level=warning,
+        department_id=uuid.UUID(department) if department else None,
+    )
+    with cli_session() as session:
+        rows, next_cursor = service.list_cases(db_session=session, actor=actor,
+                                               filters=filters, cursor=cursor, limit=limit)
+        table = Table("number", "item", "applicant", "state", "due", "warning")
+        for c in rows:
+            due = f"{c.promised_due_date or ''}{' (provisional)' if c.due_provisional else ''}"
+            table.add_row(c.number, c.item_name, c.applicant_name,
+                          STATE_LABELS.get(c.state, c.state), due, c.warning_level)
+    console.print(table)
+    if next_cursor:
+        console.print(f"next: --cursor {next_cursor}")
+
+
+@app.command("show")
+def show(
+    number: str,
+    as_user: str | None = typer.Option(None, "--as", help="Act as this account."),
+) -> None:
+    """A case: state, deadlines, history and the actions open to the account."""
+    from tongban.cli import cli_session
+
+    actor = _actor(as_user)
+    with cli_session() as session:
+        d = service.get(db_session=session, actor=actor, case_number=number)
+        c = d.case
+        console.print(f"[bold]{c.number}[/bold] {c.item_name} — {c.applicant_name}")
+        console.print(f"state: {STATE_LABELS.get(c.state, c.state)} ({c.state}), "
+                      f"version {c.version}, warning {c.warning_level}")
+        prov = " (provisional)" if c.due_provisional else ""
+        console.print(f"due: promised {c.promised_due_date}, legal {c.legal_due_date}{prov}; "
+                      f"used {d.deadlines.used_days}, left {d.deadlines.days_left}; "
+                      f"paused {c.paused_days_total}, extended {c.extension_days_total}")
+        for e in d.events:
+            console.print(f"  {e.seq:>3} {e.at:%Y-%m-%d %H:%M} {e.actor_name} ({e.actor_role}) "
+                          f"{ACTION_LABELS.get(e.action, e.action)}: {e.from_state} → "
+                          f"{e.to_state} {e.reason or ''}", highlight=False)
+        console.print(f"allowed: {', '.join(d.allowed_actions) or '-'}")
+
+
+@app.command("act")
+def act(
+    number: str, action: str,
+    as_user: str = typer.Option(..., "--as", help="Act as this account."),
+    reason: str | None = typer.Option(None),
+    data: str = typer.Option("{}", help="Action data as JSON."),
+    expected_version: int | None = typer.Option(None),
+) -> None:
+    """Take a workflow action on a case as an account."""
+    from tongban.cli import cli_session
+
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--data 不是合法 JSON / --data is not JSON: {exc}") from None
+    actor = _actor(as_user)
+    with cli_session() as session:
+        case = service.act(db_session=session, settings=get_settings(), actor=actor,
+                           case_number=number, action=action, reason=reason,
+                           data=payload if isinstance(payload, dict) else {},
+                           expected_version=expected_version)
+        console.print(f"{case.number}: {STATE_LABELS.get(case.state, case.state)} "
+                      f"({case.state}), version {case.version}")
+
+
+@app.command("worker")
+def run_worker() -> None:
+    """One pass of the case worker: deemed acceptance, missed promises, warnings."""
+    from tongban.cli import cli_session
+
+    with cli_session() as session:
+        report = worker.run_once(db_session=session, settings=get_settings())
+    console.print(f"deemed accepted: {report.deemed_accepted}, promises missed: "
+                  f"{report.promises_missed}, warnings changed: {report.warnings_changed}")

@@ -1,0 +1,98 @@
+"""The legal clock of a case, as functions over the working-day calendar.
+
+行政许可法 Art. 42 and 82: limits are working days counted from acceptance; Art. 45: time
+spent in special procedures is not counted; extensions add working days. A date in a year
+without calendar data is computed on weekdays and marked provisional; that flag travels
+with every result here. Nothing in this module writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from tongban.calendar import service as calendar
+from tongban.cases.models import WarningLevel
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    legal_due_date: date
+    promised_due_date: date
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Working days used of the limit, and left before the promised due date."""
+
+    used: int
+    left: int
+    provisional: bool
+
+
+def local_date(ts: datetime) -> date:
+    """The date in Asia/Shanghai of a UTC timestamp (the legal day)."""
+    return calendar.local_date(ts)
+
+
+def due_dates(
+    *, db_session: Session, accepted_on: date, legal_days: int, promised_days: int,
+    paused_days: int, extension_days: int,
+) -> Deadlines:
+    """The legal and promised due dates, shifted by pauses and extensions."""
+    shift = paused_days + extension_days
+    legal = calendar.add_working_days(
+        db_session=db_session, start=accepted_on, days=legal_days + shift
+    )
+    promised = calendar.add_working_days(
+        db_session=db_session, start=accepted_on, days=promised_days + shift
+    )
+    return Deadlines(legal.date, promised.date, legal.provisional or promised.provisional)
+
+
+def pause_days(*, db_session: Session, started: datetime, ended: datetime) -> tuple[int, bool]:
+    """Working days a pause took (from its local start day to its local end day)."""
+    span = calendar.working_days_between(
+        db_session=db_session, start=local_date(started), end=local_date(ended)
+    )
+    return max(span.days, 0), span.provisional
+
+
+def usage(
+    *, db_session: Session, accepted_on: date, today: date, paused_days: int,
+    promised_due: date,
+) -> Usage:
+    """Working days used since acceptance (pauses excluded) and left until the due date."""
+    used = calendar.working_days_between(db_session=db_session, start=accepted_on, end=today)
+    if today <= promised_due:
+        left = calendar.working_days_between(
+            db_session=db_session, start=today, end=promised_due
+        )
+        left_days, left_prov = left.days, left.provisional
+    else:
+        over = calendar.working_days_between(
+            db_session=db_session, start=promised_due, end=today
+        )
+        left_days, left_prov = -over.days, over.provisional
+    return Usage(max(used.days - paused_days, 0), left_days, used.provisional or left_prov)
+
+
+def warning_level(
+    *, db_session: Session, today: date, promised_due: date | None, yellow_days_left: int
+) -> WarningLevel:
+    """Red when overdue, yellow when at most `yellow_days_left` working days are left."""
+    if promised_due is None:
+        return WarningLevel.none
+    if today > promised_due:
+        return WarningLevel.red
+    left = calendar.working_days_between(db_session=db_session, start=today, end=promised_due)
+    return WarningLevel.yellow if left.days <= yellow_days_left else WarningLevel.none
+
+
+def supplement_notice_deadline(*, db_session: Session, received_on: date) -> tuple[date, bool]:
+    """Art. 32: the last day a supplement notice may be given (5 working days)."""
+    due = calendar.add_working_days(db_session=db_session, start=received_on, days=5)
+    return due.date, due.provisional
