@@ -42,9 +42,12 @@ def open_draft(*, db_session: Session, actor: Actor, implementation_code: str,
     return draft
 
 
-def get_draft(*, db_session: Session, key: str, actor: Actor | None = None) -> Draft:
-    """A draft by its key; with an actor, only that actor's own."""
-    draft = db_session.scalar(select(Draft).where(Draft.key == key))
+def get_draft(*, db_session: Session, key: str, actor: Actor | None = None,
+              for_update: bool = False) -> Draft:
+    """A draft by its key; with an actor, only that actor's own. `for_update` locks it,
+    so two presses of the submit button are handled one after the other."""
+    stmt = select(Draft).where(Draft.key == key)
+    draft = db_session.scalar(stmt.with_for_update() if for_update else stmt)
     if draft is None or (actor is not None and draft.account_id != actor.account_id):
         raise NotFound("草稿不存在 / no such draft", details={"field": "draft"})
     return draft

@@ -1,11 +1,190 @@
-"""The 工作台 workbench for staff: queue, case page with actions, one-window intake."""
+"""The 工作台 workbench for staff: the queue, the case page with the actions allowed now,
+and one-window intake (一窗受理) for walk-in applicants."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import secrets
+import uuid
+from datetime import date
+from typing import Any
 
-from tongban.web.render import WebRoute
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from tongban.audit.service import record
+from tongban.cases import service as cases
+from tongban.cases.schemas import ApplicantIn
+from tongban.catalog import service as catalog
+from tongban.errors import DomainError, Forbidden, InvalidInput
+from tongban.identity import service as identity
+from tongban.identity.actor import Actor
+from tongban.web import case_view, forms
+from tongban.web.render import WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
                    dependencies=[Depends(web_context)])
+
+PAGE_SIZE = 50
+WARNING_FILTERS = {"": "全部", "yellow": "黄牌", "red": "红牌", "none": "正常"}
+STATE_FILTERS = ("", "pre_review", "submitted", "supplement_requested", "accepted", "paused",
+                 "supplement_in_process", "approved_on_commitment", "approved", "denied")
+
+
+def require_staff(request: Request, *roles: str) -> Actor:
+    """The signed-in staff member (holding one of `roles` if given), else 403."""
+    actor = require_actor(request)
+    if not actor.is_staff or (roles and not actor.has(*roles)):
+        raise Forbidden("仅限工作人员 / staff only",
+                        details={"required_roles": list(roles) or ["staff"]})
+    return actor
+
+
+def _due_key(case: Any) -> tuple[int, date]:
+    return (case.promised_due_date is None, case.promised_due_date or date.max)
+
+
+@router.get("/workbench", response_class=HTMLResponse)
+def queue(request: Request, state: str = "", warning: str = "", sort: str = "due",
+          cursor: str | None = None, db: Session = Depends(web_db)) -> Response:
+    """Cases in the staff member's scope, with deadline marks, filters and keyset pages."""
+    actor = require_staff(request)
+    filters = cases.CaseFilters(state=state or None, warning_level=warning or None)
+    rows, next_cursor = cases.list_cases(db_session=db, actor=actor, filters=filters,
+                                         cursor=cursor, limit=PAGE_SIZE)
+    if sort == "due":
+        rows = sorted(rows, key=_due_key)
+    return page(request, "workbench/queue.html", {
+        "rows": rows, "next_cursor": next_cursor, "state": state, "warning": warning,
+        "sort": sort, "WARNING_FILTERS": WARNING_FILTERS, "STATE_FILTERS": STATE_FILTERS,
+        "STATE_LABELS": case_view.STATE_LABELS}, )
+
+
+def _case_page(request: Request, db: Session, number: str, *, status: int = 200,
+               error: DomainError | None = None, upload_errors: dict[str, str] | None = None,
+               ) -> Response:
+    actor = require_staff(request)
+    ctx = case_view.detail_context(db_session=db, actor=actor, case_number=number)
+    ctx.update(error=error, error_lines=case_view.error_lines(error) if error else [],
+               upload_errors=upload_errors or {}, today=date.today().isoformat())
+    return page(request, "workbench/case.html", ctx, status=status)
+
+
+@router.get("/workbench/cases/{number}", response_class=HTMLResponse)
+def case_page(request: Request, number: str, db: Session = Depends(web_db)) -> Response:
+    """Form data, materials with preview, history, and the actions allowed now."""
+    return _case_page(request, db, number)
+
+
+@router.post("/workbench/cases/{number}/act/{action}", response_class=HTMLResponse)
+async def act(request: Request, number: str, action: str,
+              db: Session = Depends(web_db)) -> Response:
+    """Take one action through the case service; errors come back on the case page."""
+    actor = require_staff(request)
+    form = await request.form()
+    try:
+        reason, data = case_view.action_payload(action, form)
+        version = form.get("expected_version")
+        cases.act(db_session=db, settings=request.app.state.settings, actor=actor,
+                  case_number=number, action=action, reason=reason, data=data,
+                  expected_version=int(version) if isinstance(version, str)
+                  and version.isdigit() else None)
+    except DomainError as exc:
+        db.rollback()
+        return _case_page(request, db, number, status=exc.status, error=exc)
+    db.commit()
+    return RedirectResponse(f"/workbench/cases/{number}", status_code=303)
+
+
+@router.post("/workbench/cases/{number}/materials/{material_code}",
+             response_class=HTMLResponse)
+def upload(request: Request, number: str, material_code: str, file: UploadFile = File(...),
+           db: Session = Depends(web_db)) -> Response:
+    """A window clerk adds a material the applicant brought."""
+    actor = require_staff(request, "clerk")
+    settings = request.app.state.settings
+    try:
+        cases.attach_material(db_session=db, settings=settings, actor=actor,
+                              case_number=number, material_code=material_code,
+                              filename=file.filename or "file",
+                              data=file.file.read(settings.max_upload_bytes + 1))
+    except DomainError as exc:
+        db.rollback()
+        return _case_page(request, db, number, status=exc.status,
+                          upload_errors={material_code: exc.message})
+    db.commit()
+    return RedirectResponse(f"/workbench/cases/{number}", status_code=303)
+
+
+# --- one window ------------------------------------------------------------------------
+
+
+def _home_region(actor: Actor) -> str | None:
+    return actor.scopes[0].region_code if actor.scopes else None
+
+
+@router.get("/workbench/intake", response_class=HTMLResponse)
+def intake(request: Request) -> Response:
+    """一窗受理: look up the walk-in applicant by ID number."""
+    require_staff(request, "clerk")
+    return page(request, "workbench/intake.html", {"person": None, "id_number": "",
+                                                   "error": None, "hits": []})
+
+
+@router.post("/workbench/intake", response_class=HTMLResponse)
+def intake_lookup(request: Request, id_number: str = Form(""), q: str = Form(""),
+                  db: Session = Depends(web_db)) -> Response:
+    """Find the person (audited: a read of personal data for a purpose) and the items
+    this window can accept."""
+    actor = require_staff(request, "clerk")
+    ctx: dict[str, Any] = {"person": None, "id_number": id_number, "error": None, "hits": [],
+                           "q": q}
+    try:
+        person = identity.find_person_by_id_number(
+            db_session=db, settings=request.app.state.settings, id_number=id_number.strip())
+    except InvalidInput as exc:
+        return page(request, "workbench/intake.html", {**ctx, "error": exc.message},
+                    status=422)
+    if person is None:
+        return page(request, "workbench/intake.html", {**ctx, "error": "未找到此人"},
+                    status=404)
+    record(db_session=db, actor_id=actor.account_id, actor_name=actor.name,
+           action="person.lookup", entity="person", entity_id=str(person.id),
+           details={"purpose": "一窗受理 / window intake"})
+    db.commit()
+    hits = catalog.search(db_session=db, q=q or None, region_code=_home_region(actor),
+                          limit=20).items
+    return page(request, "workbench/intake.html", {**ctx, "person": person, "hits": hits})
+
+
+@router.get("/workbench/intake/{code}", response_class=HTMLResponse)
+def intake_form(request: Request, code: str, person: uuid.UUID,
+                db: Session = Depends(web_db)) -> Response:
+    """The item's form, filled in by the clerk with the applicant."""
+    require_staff(request, "clerk")
+    guide_page = catalog.guide(db_session=db, implementation_code=code)
+    who = identity.get_person(db_session=db, person_id=person)
+    return page(request, "workbench/intake_form.html", {
+        "g": guide_page, "person": who, "fields": forms.fields_of(guide_page.form_schema),
+        "raw": {}, "errors": {}, "key": secrets.token_urlsafe(24)})
+
+
+@router.post("/workbench/intake/{code}", response_class=HTMLResponse)
+async def intake_submit(request: Request, code: str, db: Session = Depends(web_db)) -> Response:
+    """Start the case at the window (channel `window`, applicant = the walk-in person)."""
+    actor = require_staff(request, "clerk")
+    posted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    key, person_id = posted.pop("_key", ""), posted.pop("_person", "")
+    guide_page = catalog.guide(db_session=db, implementation_code=code)
+    who = identity.get_person(db_session=db, person_id=uuid.UUID(person_id))
+    parsed = forms.parse(guide_page.form_schema, posted)
+    if not parsed.ok:
+        return page(request, "workbench/intake_form.html", {
+            "g": guide_page, "person": who, "fields": forms.fields_of(guide_page.form_schema),
+            "raw": parsed.raw, "errors": parsed.errors, "key": key}, status=422)
+    case = cases.submit(db_session=db, settings=request.app.state.settings, actor=actor,
+                        form_data=parsed.data, channel="window", implementation_code=code,
+                        applicant=ApplicantIn(person_id=who.id), idempotency_key=key or None)
+    db.commit()
+    return RedirectResponse(f"/workbench/cases/{case.number}", status_code=303)

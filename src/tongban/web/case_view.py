@@ -1,0 +1,136 @@
+"""A case as the UI shows it (to its applicant and to staff), and action forms → payloads.
+
+The case service decides what may happen; this module only labels what it returns and
+turns the fields of an action form into the payload the service validates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from tongban.cases import service as cases
+from tongban.cases.schemas import SPECIAL_PROCEDURE_LABELS
+from tongban.cases.workflow import ACTION_LABELS, DECIDED_STATES, STATE_LABELS, State
+from tongban.catalog import service as catalog
+from tongban.errors import InvalidInput, NotFound
+from tongban.identity.actor import Actor
+from tongban.web import forms
+from tongban.web import service as web
+
+# Actions whose result the applicant can rate (好差评): decided or closed cases.
+RATEABLE_STATES = frozenset({*DECIDED_STATES, State.refused, State.delivered})
+APPLICANT_ACTIONS = ("supply", "withdraw")
+# Actions that must state a reason in law are marked by the workflow (needs_reason); the
+# form always offers the field and marks it required for these.
+REASON_REQUIRED = frozenset({"refuse", "deny", "terminate", "revoke_commitment", "extend",
+                             "start_special_procedure", "request_supplement"})
+DELIVERY_METHODS = {"licence": "电子证照", "post": "邮寄", "pickup": "窗口领取"}
+
+
+def _guide_and_schema(db: Session, version_id: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    if version_id is None:
+        return {}, {}
+    try:
+        version = catalog.get_version(db_session=db, version_id=version_id)
+    except NotFound:
+        return {}, {}
+    return version.guide, version.form_schema
+
+
+def detail_context(*, db_session: Session, actor: Actor, case_number: str) -> dict[str, Any]:
+    """Everything the case page shows: state, timeline, deadlines, notices, materials."""
+    detail = cases.get(db_session=db_session, actor=actor, case_number=case_number)
+    case = detail.case
+    guide, schema = _guide_and_schema(db_session, case.implementation_version_id)
+    materials_by_code = {m["code"]: m for m in guide.get("materials", [])}
+    current = [m for m in detail.materials if m.superseded_by is None]
+    open_notice = next((n for n in detail.notices if n.answered_at is None), None)
+    labels = {f.name: f.label for f in forms.fields_of(schema)}
+    return {
+        "detail": detail, "case": case, "guide": guide,
+        "state_label": STATE_LABELS.get(case.state, case.state),
+        "STATE_LABELS": STATE_LABELS, "ACTION_LABELS": ACTION_LABELS,
+        "SPECIAL_PROCEDURES": SPECIAL_PROCEDURE_LABELS, "DELIVERY_METHODS": DELIVERY_METHODS,
+        "REASON_REQUIRED": REASON_REQUIRED,
+        "form_rows": [(labels.get(k, k), v) for k, v in (case.form_data or {}).items()],
+        "materials": current, "guide_materials": materials_by_code,
+        "uploadable": [m for m in guide.get("materials", [])
+                       if m.get("source", "upload") == "upload"],
+        "deficiency_allowed": [m for m in guide.get("materials", [])
+                               if m.get("deficiency_allowed")],
+        "open_notice": open_notice,
+        "owed_codes": _owed(open_notice, case),
+        "rating": web.rating_of(db_session=db_session, case_number=case.number),
+        "rateable": case.state in RATEABLE_STATES,
+    }
+
+
+def _owed(notice: Any, case: Any) -> list[str]:
+    codes = [i["material_code"] for i in (notice.items if notice else [])
+             if i.get("material_code")]
+    return codes + [c for c in (case.deficient_materials or []) if c not in codes]
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _int(form: FormData, name: str) -> int:
+    raw = _text(form, name)
+    if not raw.isdigit():
+        raise InvalidInput("请输入整数 / a whole number is required",
+                           details=[{"field": name, "message": "请输入整数"}])
+    return int(raw)
+
+
+def _supplement_items(form: FormData) -> list[dict[str, str]]:
+    """The checklist of the guide's materials, each with what is wrong (or a default)."""
+    items = []
+    for code in form.getlist("material"):
+        if isinstance(code, str) and code:
+            problem = _text(form, f"problem_{code}") or "请提交或重新提交该材料"
+            items.append({"material_code": code, "problem": problem})
+    return items
+
+
+PAYLOADS: dict[str, Any] = {
+    "request_supplement": lambda f: {"items": _supplement_items(f)},
+    "accept_with_deficiency": lambda f: {
+        "deficient_materials": [c for c in f.getlist("deficient") if isinstance(c, str)],
+        "promise_date": _text(f, "promise_date") or None},
+    "accept_on_commitment": lambda f: {"commitment": _text(f, "commitment")},
+    "approve_on_commitment": lambda f: {"commitment": _text(f, "commitment")},
+    "start_special_procedure": lambda f: {"kind": _text(f, "kind")},
+    "extend": lambda f: {"days": _int(f, "days")},
+    "deliver": lambda f: {k: v for k, v in {
+        "method": _text(f, "method"), "tracking_number": _text(f, "tracking_number") or None,
+        "carrier": _text(f, "carrier") or None,
+        "pickup_window": _text(f, "pickup_window") or None}.items() if v is not None},
+    "record_payment": lambda f: {"amount": _text(f, "amount"),
+                                 "method": _text(f, "pay_method") or "window"},
+}
+
+
+def action_payload(action: str, form: FormData) -> tuple[str | None, dict[str, Any]]:
+    """(reason, data) for `cases.act` from an action form; the service validates both."""
+    reason = _text(form, "reason") or None
+    build = PAYLOADS.get(action)
+    if build is not None:
+        return reason, build(form)
+    note = _text(form, "note")
+    return reason, ({"note": note} if note else {})
+
+
+def error_lines(exc: Any) -> list[str]:
+    """The messages of a domain error's details, one per line, for the page."""
+    details = getattr(exc, "details", None)
+    if isinstance(details, list):
+        return [f"{d.get('field', '')}: {d.get('message', '')}" if isinstance(d, dict)
+                else str(d) for d in details]
+    if isinstance(details, dict) and "missing" in details:
+        return [f"missing: {', '.join(map(str, details['missing']))}"]
+    return []
