@@ -294,6 +294,11 @@ class DepartmentOut(BaseModel):
     level: int
 
 
+class DepartmentPage(BaseModel):
+    items: list[DepartmentOut]
+    next_cursor: str | None
+
+
 # ---------------------------------------------------------------- items
 
 
@@ -380,6 +385,10 @@ class ImplementationIn(DraftIn):
 
     _code = field_validator("basic_code")(_check_basic_code)
     _region = field_validator("region_code")(_check_region_code)
+
+
+class WithdrawIn(_Strict):
+    reason: str = Field(default="", max_length=500)
 
 
 class ImportImplementation(ImplementationIn):

@@ -637,13 +637,13 @@ def get_current_version(*, db_session: Session,
 
 
 def get_version_by_number(*, db_session: Session, implementation_code: str,
-                          version: int) -> ImplementationVersion:
-    """Version `version` (1, 2, …) of an implementation."""
+                          version: int, include_drafts: bool = True) -> ImplementationVersion:
+    """Version `version` (1, 2, …) of an implementation (drafts only for its keepers)."""
     impl = get_implementation(db_session=db_session, implementation_code=implementation_code)
     found = db_session.scalar(select(ImplementationVersion).where(
         ImplementationVersion.implementation_id == impl.id,
         ImplementationVersion.version == version))
-    if found is None:
+    if found is None or (found.state == VersionState.draft and not include_drafts):
         raise NotFound(f"版本 {version} 不存在 / version {version} not found",
                        details={"implementation_code": implementation_code, "version": version})
     return found
