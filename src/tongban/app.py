@@ -27,8 +27,10 @@ def _routers() -> list[Any]:
     from tongban.catalog.api import router as catalog_router
     from tongban.identity.api import router as identity_router
     from tongban.ledger.api import router as ledger_router
+    from tongban.licences.api import router as licences_router
 
-    return [identity_router, catalog_router, cases_router, calendar_router, ledger_router]
+    return [identity_router, catalog_router, cases_router, calendar_router, ledger_router,
+            licences_router]
 
 
 def _error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -132,12 +132,14 @@ def _register_domain_clis() -> None:
     from tongban.catalog.cli import app as catalog_cli
     from tongban.identity.cli import app as users_cli
     from tongban.ledger.cli import app as ledger_cli
+    from tongban.licences.cli import app as licences_cli
 
     app.add_typer(catalog_cli, name="catalog")
     app.add_typer(cases_cli, name="cases")
     app.add_typer(calendar_cli, name="calendar")
     app.add_typer(users_cli, name="users")
     app.add_typer(ledger_cli, name="ledger")
+    app.add_typer(licences_cli, name="licences")
 
 
 _register_domain_clis()
