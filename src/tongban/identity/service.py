@@ -91,10 +91,24 @@ def _clean_name(value: str, field: str = "name", max_length: int = 100) -> str:
 
 
 def _region_exists(db_session: Session, code: str) -> bool:
-    """True if `code` is in the node's GB/T 2260 table (catalog_regions)."""
-    from tongban.catalog.models import Region
+    """True if `code` is in the node's GB/T 2260 table (the catalog's regions)."""
+    from tongban.catalog import service as catalog
 
-    return db_session.get(Region, code) is not None
+    try:
+        catalog.ensure_region_exists(db_session=db_session, region_code=code)
+    except NotFound:
+        return False
+    return True
+
+
+def _department_exists(db_session: Session, department_id: uuid.UUID) -> bool:
+    from tongban.catalog import service as catalog
+
+    try:
+        catalog.get_department(db_session=db_session, department_id=department_id)
+    except NotFound:
+        return False
+    return True
 
 
 # --- people -------------------------------------------------------------------------
@@ -336,14 +350,12 @@ def _clean_roles(roles: Iterable[str]) -> list[Role]:
 def _clean_scopes(
     db_session: Session, scopes: Iterable[tuple[str, uuid.UUID | None]]
 ) -> list[tuple[str, uuid.UUID | None]]:
-    from tongban.catalog.models import Department
-
     cleaned = list(dict.fromkeys((r.strip(), d) for r, d in scopes))
     for region_code, department_id in cleaned:
         if not _region_exists(db_session, region_code):
             raise _field_error("scopes", "行政区划代码不存在 / unknown region code",
                                region_code=region_code)
-        if department_id is not None and db_session.get(Department, department_id) is None:
+        if department_id is not None and not _department_exists(db_session, department_id):
             raise _field_error("scopes", "部门不存在 / unknown department",
                                department_id=str(department_id))
     return cleaned
@@ -351,13 +363,14 @@ def _clean_scopes(
 
 def department_scope(*, db_session: Session, credit_code: str) -> tuple[str, uuid.UUID]:
     """The scope (region, department) of a department named by its credit code."""
-    from tongban.catalog.models import Department
+    from tongban.catalog import service as catalog
 
-    code = (credit_code or "").strip().upper()
-    department = db_session.scalar(select(Department).where(Department.credit_code == code))
-    if department is None:
+    try:
+        department = catalog.get_department_by_credit_code(db_session=db_session,
+                                                           credit_code=credit_code)
+    except NotFound as exc:
         raise _field_error("department", "部门不存在 / no department with this credit code",
-                           credit_code=code)
+                           credit_code=credit_code) from exc
     return department.region_code, department.id
 
 
