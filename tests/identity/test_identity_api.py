@@ -417,11 +417,21 @@ def test_agent_authorisation_lifecycle(client: TestClient, clerk: dict[str, str]
         "agent_account_id": str(agent.id), "principal_person_id": principal["id"],
         "valid_until": until})
     assert stranger_try.status_code == 403
+    acting = client.post(f"{API}/auth/acting-for", headers=agent_h,
+                         json={"authorisation_id": auth_id})
+    assert acting.status_code == 200 and acting.json()["acting_for_authorisation_id"] == auth_id
+    assert client.get(f"{API}/auth/me", headers=agent_h).json()[
+        "acting_for_authorisation_id"] == auth_id
+    assert client.post(f"{API}/auth/acting-for", headers=me,
+                       json={"authorisation_id": auth_id}).status_code == 403
+    assert client.delete(f"{API}/auth/acting-for", headers=agent_h).json()[
+        "acting_for_authorisation_id"] is None
     revoked = client.post(f"{API}/agent-authorisations/{auth_id}/revoke", headers=me,
                           json={"reason": "不再需要"})
     assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
     again = client.post(f"{API}/agent-authorisations/{auth_id}/revoke", headers=me)
     assert again.status_code == 409
     actions = db_session.scalars(select(AuditEntry.action).where(
-        AuditEntry.entity_id == auth_id).order_by(AuditEntry.at)).all()
-    assert actions == ["agent_authorisation.create", "agent_authorisation.revoke"]
+        AuditEntry.entity_id == auth_id).order_by(AuditEntry.at, AuditEntry.id)).all()
+    assert actions == ["agent_authorisation.create", "account.act_for",
+                       "agent_authorisation.revoke"]

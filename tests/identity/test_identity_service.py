@@ -441,3 +441,50 @@ def test_applicants_list_only_their_own_authorisations(
                           ("clerk", [auth])]:
         assert service.list_agent_authorisations(
             db_session=db_session, actor=parties.actors[who]) == expected, who
+
+
+def test_an_agent_session_acts_for_the_principal_while_the_authorisation_holds(
+    db_session: Session, settings: Settings, parties: Parties
+) -> None:
+    auth = _authorise(db_session, parties)
+    token, _ = service.login(db_session=db_session, settings=settings, username="zhao.agent",
+                             password=PASSWORD, now=NOW)
+    service.act_for(db_session=db_session, token=token, authorisation_id=auth.id,
+                    now=NOW + timedelta(hours=1))
+    actor = service.actor_for_token(db_session=db_session, token=token,
+                                    now=NOW + timedelta(hours=2))
+    assert actor is not None and actor.acting_for_authorisation_id == auth.id
+    _revoke(db_session, parties, "principal", auth.id)
+    actor = service.actor_for_token(db_session=db_session, token=token,
+                                    now=NOW + timedelta(hours=3))
+    assert actor is not None and actor.acting_for_authorisation_id is None
+    with pytest.raises(Forbidden) as err:
+        service.act_for(db_session=db_session, token=token, authorisation_id=auth.id,
+                        now=NOW + timedelta(hours=3))
+    assert err.value.details["reason"] == "revoked"
+
+
+def test_only_the_authorised_agent_may_act_under_it(
+    db_session: Session, settings: Settings, parties: Parties
+) -> None:
+    auth = _authorise(db_session, parties)
+    token, _ = service.login(db_session=db_session, settings=settings, username="wang.clerk",
+                             password=PASSWORD, now=NOW)
+    with pytest.raises(Forbidden):
+        service.act_for(db_session=db_session, token=token, authorisation_id=auth.id, now=NOW)
+
+
+@pytest.mark.parametrize("field", ["principal_person_id", "agent_account_id"])
+def test_referenced_rows_must_exist(db_session: Session, parties: Parties, field: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        _authorise(db_session, parties, by="clerk", **{field: uuid.uuid4()})
+    assert err.value.details["field"] == field
+
+
+def test_an_account_for_an_unknown_person_names_the_field(db_session: Session,
+                                                         regions: list[str]) -> None:
+    with pytest.raises(InvalidInput) as err:
+        service.create_account(db_session=db_session, actor=SYSTEM_ACTOR, username="ghost",
+                               password=PASSWORD, display_name="Ghost", roles=["applicant"],
+                               person_id=uuid.uuid4())
+    assert err.value.details["field"] == "person_id"

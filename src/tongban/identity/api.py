@@ -15,6 +15,7 @@ from tongban.identity.deps import SESSION_COOKIE, current_actor, request_token, 
 from tongban.identity.schemas import (
     AccountIn,
     AccountOut,
+    ActForIn,
     AgentAuthorisationIn,
     AgentAuthorisationOut,
     EnterpriseIn,
@@ -69,6 +70,24 @@ def me(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> 
     account = service.get_account(db_session=db, account_id=actor.account_id)
     return MeOut(account=AccountOut.of(account),
                  acting_for_authorisation_id=actor.acting_for_authorisation_id)
+
+
+@router.post("/auth/acting-for", response_model=MeOut)
+def act_for(body: ActForIn, request: Request, db: Session = Depends(get_db),
+            _actor: Actor = Depends(current_actor)) -> MeOut:
+    """An agent starts acting for a principal, under a valid authorisation."""
+    session = service.act_for(db_session=db, token=request_token(request) or "",
+                              authorisation_id=body.authorisation_id)
+    return MeOut(account=AccountOut.of(session.account),
+                 acting_for_authorisation_id=session.acting_for_authorisation_id)
+
+
+@router.delete("/auth/acting-for", response_model=MeOut)
+def stop_acting(request: Request, db: Session = Depends(get_db),
+                _actor: Actor = Depends(current_actor)) -> MeOut:
+    """The agent acts as themself again."""
+    session = service.stop_acting(db_session=db, token=request_token(request) or "")
+    return MeOut(account=AccountOut.of(session.account), acting_for_authorisation_id=None)
 
 
 # --- people -----------------------------------------------------------------------

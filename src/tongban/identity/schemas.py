@@ -57,6 +57,10 @@ class MeOut(BaseModel):
     acting_for_authorisation_id: uuid.UUID | None = None
 
 
+class ActForIn(BaseModel):
+    authorisation_id: uuid.UUID
+
+
 class AccountIn(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=256)

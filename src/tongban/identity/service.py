@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record
@@ -80,6 +81,22 @@ def _audit(db_session: Session, actor: Actor, action: str, entity: str, entity_i
            **details: Any) -> None:
     record(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
            action=action, entity=entity, entity_id=str(entity_id), details=details)
+
+
+def _insert(db_session: Session, row: Any, conflict: str, field: str) -> None:
+    """Add and flush; a unique-key race lost to a concurrent request is a 409, not a 500
+    (the transaction is then spoilt, and the caller's rollback undoes everything)."""
+    db_session.add(row)
+    try:
+        db_session.flush()
+    except IntegrityError as exc:
+        raise Conflict(conflict, details={"field": field}) from exc
+
+
+def _must_exist(db_session: Session, model: Any, row_id: uuid.UUID | None, field: str) -> None:
+    """A referenced row named in the input must exist (422 naming the field)."""
+    if row_id is not None and db_session.get(model, row_id) is None:
+        raise _field_error(field, "引用的对象不存在 / no such record", id=str(row_id))
 
 
 def _clean_name(value: str, field: str = "name", max_length: int = 100) -> str:
@@ -147,8 +164,8 @@ def create_person(
         phone_enc=(crypto.encrypt(settings=settings, value=_normalise_phone(phone),
                                   column=PHONE_COLUMN) if phone else None),
     )
-    db_session.add(person)
-    db_session.flush()
+    _insert(db_session, person, "该公民身份号码已登记 / a person with this ID number already "
+            "exists", "id_number")
     _audit(db_session, actor, "person.create", "person", person.id,
            id_number_masked=person.id_number_masked)
     return person
@@ -281,17 +298,14 @@ def create_enterprise(
     if db_session.scalar(select(Enterprise.id).where(Enterprise.credit_code == code)):
         raise Conflict("该统一社会信用代码已登记 / an enterprise with this credit code exists",
                        details={"field": "credit_code"})
-    if legal_representative_id is not None and db_session.get(
-        Person, legal_representative_id
-    ) is None:
-        raise _field_error("legal_representative_id", "法定代表人不存在 / no such person")
+    _must_exist(db_session, Person, legal_representative_id, "legal_representative_id")
     enterprise = Enterprise(
         name=clean_name, credit_code=code,
         region_code=_enterprise_region(db_session, code, region_code),
         legal_representative_id=legal_representative_id,
     )
-    db_session.add(enterprise)
-    db_session.flush()
+    _insert(db_session, enterprise, "该统一社会信用代码已登记 / an enterprise with this credit "
+            "code exists", "credit_code")
     _audit(db_session, actor, "enterprise.create", "enterprise", enterprise.id,
            credit_code=code)
     return enterprise
@@ -412,10 +426,8 @@ def create_account(
     for broken, field, message in ACCOUNT_RULES:
         if broken(facts):
             raise _field_error(field, message)
-    if person_id is not None:
-        get_person(db_session=db_session, person_id=person_id)
-    if enterprise_id is not None:
-        get_enterprise(db_session=db_session, enterprise_id=enterprise_id)
+    _must_exist(db_session, Person, person_id, "person_id")
+    _must_exist(db_session, Enterprise, enterprise_id, "enterprise_id")
     if db_session.scalar(select(Account.id).where(Account.username == name)):
         raise Conflict("用户名已被使用 / username is taken", details={"field": "username"})
     account = Account(
@@ -424,8 +436,7 @@ def create_account(
         roles=[AccountRole(role=r.value) for r in role_list],
         scopes=[StaffScope(region_code=r, department_id=d) for r, d in scope_list],
     )
-    db_session.add(account)
-    db_session.flush()
+    _insert(db_session, account, "用户名已被使用 / username is taken", "username")
     _audit(db_session, actor, "account.create", "account", account.id, username=name,
            roles=[r.value for r in role_list],
            scopes=[{"region_code": r, "department_id": str(d) if d else None}
@@ -550,6 +561,42 @@ def actor_for_token(
     return actor_from_account(account, acting_for)
 
 
+def _live_session(db_session: Session, token: str, now: datetime) -> LoginSession:
+    session = db_session.get(LoginSession, _token_hash(token))
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        raise Unauthenticated("请先登录 / please sign in")
+    return session
+
+
+def act_for(
+    *, db_session: Session, token: str, authorisation_id: uuid.UUID,
+    now: datetime | None = None,
+) -> LoginSession:
+    """Let an agent's session act for a principal, under an authorisation valid now."""
+    now = now or utcnow()
+    session = _live_session(db_session, token, now)
+    auth = get_agent_authorisation(db_session=db_session, authorisation_id=authorisation_id)
+    if auth.agent_account_id != session.account_id:
+        raise Forbidden("该代办授权不是授予您的 / this authorisation is not yours",
+                        code="agent_not_authorised", details={"reason": "not_the_agent"})
+    state = _authorisation_state(auth, now)
+    if state != "valid":
+        raise Forbidden(AUTHORISATION_REASONS[state], code="agent_not_authorised",
+                        details={"reason": state, "authorisation_id": str(auth.id)})
+    session.acting_for_authorisation_id = auth.id
+    record(db_session=db_session, actor_id=session.account_id,
+           actor_name=session.account.display_name, action="account.act_for",
+           entity="agent_authorisation", entity_id=str(auth.id))
+    return session
+
+
+def stop_acting(*, db_session: Session, token: str, now: datetime | None = None) -> LoginSession:
+    """The agent's session acts for nobody again."""
+    session = _live_session(db_session, token, now or utcnow())
+    session.acting_for_authorisation_id = None
+    return session
+
+
 # --- agent authorisations -----------------------------------------------------------
 
 
@@ -620,10 +667,8 @@ def create_agent_authorisation(
     if auth.valid_until <= auth.valid_from or auth.valid_until <= now:
         raise _field_error("valid_until", "有效期截止须晚于开始时间和当前时间 / valid_until "
                                           "must be after valid_from and now")
-    if principal_person_id is not None:
-        get_person(db_session=db_session, person_id=principal_person_id)
-    if principal_enterprise_id is not None:
-        get_enterprise(db_session=db_session, enterprise_id=principal_enterprise_id)
+    _must_exist(db_session, Person, principal_person_id, "principal_person_id")
+    _must_exist(db_session, Enterprise, principal_enterprise_id, "principal_enterprise_id")
     agent = db_session.get(Account, agent_account_id)
     if agent is None or not agent.active or Role.agent not in {r.role for r in agent.roles}:
         raise _field_error("agent_account_id", "代办人须为有效的代办账号 / the agent must be an "
