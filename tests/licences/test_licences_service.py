@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from tongban.audit.models import AuditEntry
+from tongban.catalog.models import Implementation, ImplementationVersion, ServiceItem
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tongban.licences import keys, service, signing, verify
 from tongban.licences.identifiers import make_identifier, parse_identifier
@@ -381,3 +384,59 @@ def test_holders_see_their_own_licences_and_outsiders_do_not(world: World) -> No
     with pytest.raises(InvalidInput):
         service.view_licence(db_session=world.db_session, actor=world.holder,
                              identifier="1.2.156.3005.2.bad")
+
+
+def _guide_version(world: World, result: dict[str, object]) -> uuid.UUID:
+    item = ServiceItem(basic_code="000117001000", name="企业设立登记", item_type="行政许可")
+    world.db_session.add(item)
+    world.db_session.flush()
+    impl = Implementation(
+        implementation_code=f"{world.market.credit_code}4000117001000", item_id=item.id,
+        department_id=world.market.id, region_code="510104")
+    world.db_session.add(impl)
+    world.db_session.flush()
+    version = ImplementationVersion(
+        implementation_id=impl.id, version=1, name="企业设立登记", guide={"result": result},
+        form_schema={}, legal_days=15, promised_days=3)
+    world.db_session.add(version)
+    world.db_session.flush()
+    return version.id
+
+
+def _case(world: World, version_id: uuid.UUID, form: dict[str, object]) -> SimpleNamespace:
+    return SimpleNamespace(
+        id=uuid.uuid4(), item_code="000117001000", department_id=world.market.id,
+        applicant_person_id=None, applicant_enterprise_id=world.enterprise.id,
+        implementation_version_id=version_id, form_data=form)
+
+
+def test_an_approved_case_issues_the_licence_its_guide_promises(world: World) -> None:
+    version_id = _guide_version(world, {"name": "营业执照", "kind": "licence",
+                                        "licence_type": BUSINESS_LICENCE})
+    form = world.business_fields()
+    del form["name"], form["credit_code"]  # the holder's record gives these
+    case = _case(world, version_id, {**form, "contact_phone": "13800000000"})
+    licence = service.issue_for_approved_case(db_session=world.db_session,
+                                              settings=world.settings, case=case)
+    assert licence is not None
+    assert licence.case_id == case.id
+    assert licence.fields["name"] == world.enterprise.name
+    assert "contact_phone" not in licence.fields
+    assert _verify_jws(world, licence.jws).outcome == "valid"
+
+
+def test_a_case_whose_guide_promises_no_licence_issues_none(world: World) -> None:
+    version_id = _guide_version(world, {"name": "备案回执", "kind": "document"})
+    assert service.issue_for_approved_case(
+        db_session=world.db_session, settings=world.settings,
+        case=_case(world, version_id, {})) is None
+    assert _count(world, Licence) == 0
+
+
+def test_a_case_form_missing_licence_fields_is_refused(world: World) -> None:
+    version_id = _guide_version(world, {"name": "营业执照", "kind": "licence",
+                                        "licence_type": "营业执照"})
+    with pytest.raises(InvalidInput) as caught:
+        service.issue_for_approved_case(db_session=world.db_session, settings=world.settings,
+                                        case=_case(world, version_id, {"domicile": "成都"}))
+    assert any("business_scope" in d["message"] for d in caught.value.details)

@@ -19,10 +19,11 @@ app.add_typer(types_app, name="types")
 app.add_typer(keys_app, name="keys")
 
 
-def _console() -> Any:
+def _say(text: str) -> None:
+    """One line on stdout, never wrapped (identifiers are long) nor colourised."""
     from tongban.cli import console
 
-    return console
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 @types_app.command("load")
@@ -34,7 +35,7 @@ def types_load() -> None:
     with cli_session() as session:
         changed = service.load_licence_types(db_session=session)
         total = len(service.list_types(db_session=session))
-    _console().print(f"licence types: {total} ({changed} added or changed)")
+    _say(f"licence types: {total} ({changed} added or changed)")
 
 
 def _read_json(path: Path) -> Any:
@@ -68,7 +69,7 @@ def issue_cmd(file: Path = typer.Argument(..., help="JSON: one import record or 
         for record in parsed:
             licence = service.import_record(db_session=session, settings=settings,
                                             actor=SYSTEM_ACTOR, record=record)
-            _console().print(f"imported {licence.identifier}")
+            _say(f"imported {licence.identifier}")
 
 
 def _verify_input(target: str) -> dict[str, Any]:
@@ -96,28 +97,38 @@ def verify_cmd(target: str = typer.Argument(..., help="A file (JWS or {jws, docu
     settings = get_settings()
     with cli_session(settings) as session:
         result = verify.verify(db_session=session, settings=settings, **_verify_input(target))
-    console = _console()
-    console.print(f"{result.outcome}: {result.message}", highlight=False)
-    console.print(f"  identifier {result.identifier}  status {result.status} "
-                  f"{result.status_name or ''}  validity {result.validity}", highlight=False)
+    _say(f"{result.outcome}: {result.message}")
+    _say(f"  identifier {result.identifier}  status {result.status} "
+         f"{result.status_name or ''}  validity {result.validity}")
     if result.changed_fields:
-        console.print(f"  changed: {', '.join(result.changed_fields)}", highlight=False)
+        _say(f"  changed: {', '.join(result.changed_fields)}")
     if not result.valid:
         raise typer.Exit(1)
 
 
 @app.command("status")
 def status_cmd(identifier: str, status: str = typer.Argument(..., help="01 02 03 04 05 07"),
-               reason: str = typer.Option(..., "--reason", help="Why (required).")) -> None:
-    """Change a licence's status as the node operator (the reason is recorded)."""
+               reason: str = typer.Option(..., "--reason", help="Why (required)."),
+               as_user: str | None = typer.Option(
+                   None, "--as", help="Act as this staff account (its roles and scopes); "
+                                      "without it, as the node operator, who may only mark "
+                                      "a licence 05 失效.")) -> None:
+    """Change a licence's status; the role table and the reason rule apply as in the API."""
     from tongban.cli import cli_session
+    from tongban.identity import service as identity
     from tongban.identity.actor import SYSTEM_ACTOR
     from tongban.licences import service
 
     with cli_session() as session:
-        licence = service.change_status(db_session=session, actor=SYSTEM_ACTOR,
+        actor = SYSTEM_ACTOR
+        if as_user is not None:
+            account = identity.find_account_by_username(db_session=session, username=as_user)
+            if account is None:
+                raise InvalidInput(f"没有该账号 / no account {as_user!r}")
+            actor = identity.actor_from_account(account)
+        licence = service.change_status(db_session=session, actor=actor,
                                         identifier=identifier, status=status, reason=reason)
-    _console().print(f"{licence.identifier}: {licence.status}")
+    _say(f"{licence.identifier}: {licence.status}")
 
 
 @app.command("pdf")
@@ -134,7 +145,7 @@ def pdf_cmd(identifier: str, out: Path = typer.Option(..., "--out", help="Where 
         content = service.licence_pdf(db_session=session, settings=settings,
                                       actor=SYSTEM_ACTOR, identifier=identifier)
     out.write_bytes(content)
-    _console().print(f"wrote {out} ({len(content)} bytes)")
+    _say(f"wrote {out} ({len(content)} bytes)")
 
 
 @keys_app.command("rotate")
@@ -162,4 +173,4 @@ def keys_rotate(credit_code: str = typer.Argument(..., help="The department's cr
         key = keys.rotate_key(db_session=session, settings=settings,
                               department_id=department.id, purpose=KeyPurpose(purpose),
                               actor=SYSTEM_ACTOR)
-    _console().print(f"new {purpose} key {key.kid}")
+    _say(f"new {purpose} key {key.kid}")
