@@ -76,8 +76,9 @@ def list_years() -> None:
 
     with cli_session() as session:
         rows = service.years(db_session=session)
-    table = Table("year", "origin", "notice", "number")
+    table = Table("year", "origin", "number", "dated")
+    table.add_column("notice", overflow="fold")
     for info in rows:
-        table.add_row(str(info.year), info.origin, str(info.source.get("title", "")),
-                      str(info.source.get("number") or ""))
+        table.add_row(str(info.year), info.origin, str(info.source.get("number") or "-"),
+                      str(info.source.get("date") or "-"), str(info.source.get("title", "")))
     console.print(table)
