@@ -12,18 +12,17 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, InvalidInput, NotFound
-from tongban.ledger import merkle, note
+from tongban.ledger import canonical, merkle, note
 from tongban.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
 from tongban.ledger.schemas import (
     CheckpointOut,
@@ -57,8 +56,8 @@ def b64(value: bytes) -> str:
 
 def _canonical(value: Any, *, field: str) -> bytes:
     try:
-        return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        return canonical.dumps(value)
+    except (canonical.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidInput(
             "内容无法规范化为 JSON / the payload cannot be canonicalised (RFC 8785)",
             details={"field": field, "reason": str(exc)},
@@ -100,31 +99,42 @@ def record_act(*, db_session: Session, kind: str, payload: dict[str, Any]) -> Ou
 # --- reading the stored tree -------------------------------------------------------------
 
 
-def _merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for a, b in sorted(spans):
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
-        else:
-            merged.append((a, b))
-    return merged
+_LEAVES = select(LedgerEntry.index, LedgerEntry.leaf_hash)
+_LEAVES_IN = _LEAVES.where(LedgerEntry.index.in_(bindparam("ids", expanding=True)))
+_LEAVES_SPAN = _LEAVES.where(LedgerEntry.index >= bindparam("lo"),
+                             LedgerEntry.index < bindparam("hi"))
+_NODES = select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash)
+_NODES_IN = _NODES.where(LedgerNode.level.in_(bindparam("levels", expanding=True)),
+                         LedgerNode.idx.in_(bindparam("ids", expanding=True)))
+_NODES_SPAN = _NODES.where(LedgerNode.level == bindparam("level"),
+                           LedgerNode.idx >= bindparam("lo"), LedgerNode.idx < bindparam("hi"))
+_IN_LIMIT = 256  # beyond this many ids, read covering spans instead of IN lists
 
 
 def _fetch(db_session: Session,
            requests: Mapping[int, Sequence[tuple[int, int]]]) -> dict[merkle.Key, bytes]:
-    """Stored hashes of the requested node ranges: one query per stored level."""
+    """Stored hashes of the requested node ranges, in two cached statements when small
+    (leaves; interior nodes of all levels) and one span read per level when large."""
+    conn = db_session.connection()
+    wanted = {level: sorted({j for a, b in spans for j in range(a, b)})
+              for level, spans in requests.items()}
+    wanted = {level: ids for level, ids in wanted.items() if ids}
     out: dict[merkle.Key, bytes] = {}
-    for level, spans in requests.items():
-        merged = _merge_spans(spans)
-        if level == 0:
-            col, value = LedgerEntry.index, LedgerEntry.leaf_hash
-            stmt = select(col, value)
-        else:
-            col, value = LedgerNode.idx, LedgerNode.hash
-            stmt = select(col, value).where(LedgerNode.level == level)
-        stmt = stmt.where(or_(*(and_(col >= a, col < b) for a, b in merged)))
-        for idx, digest in db_session.execute(stmt):
-            out[(level, idx)] = bytes(digest)
+    leaves = wanted.pop(0, [])
+    if leaves:
+        rows = (conn.execute(_LEAVES_SPAN, {"lo": leaves[0], "hi": leaves[-1] + 1})
+                if len(leaves) > _IN_LIMIT else conn.execute(_LEAVES_IN, {"ids": leaves}))
+        out.update(((0, idx), bytes(digest)) for idx, digest in rows)
+    small = {level: ids for level, ids in wanted.items() if len(ids) <= _IN_LIMIT}
+    if small:
+        ids = sorted({j for level_ids in small.values() for j in level_ids})
+        for level, idx, digest in conn.execute(_NODES_IN, {"levels": sorted(small), "ids": ids}):
+            out[(level, idx)] = bytes(digest)  # may over-read a few nodes: harmless
+    for level, level_ids in wanted.items():
+        if level not in small:
+            params = {"level": level, "lo": level_ids[0], "hi": level_ids[-1] + 1}
+            for _, idx, digest in conn.execute(_NODES_SPAN, params):
+                out[(level, idx)] = bytes(digest)
     return out
 
 
@@ -143,15 +153,18 @@ def _insert_ignore(db_session: Session, values: dict[str, Any]) -> None:
         db_session.execute(sqlite.insert(LedgerHead).values(**values).on_conflict_do_nothing())
 
 
+_LOCK_HEAD = (update(LedgerHead).where(LedgerHead.id == HEAD_ID)
+              .values(updated_at=bindparam("now")))
+
+
 def _lock_head(db_session: Session) -> LedgerHead:
     """Take the log's write lock (the head row) before reading anything of the tree, so
     concurrent appenders run one after the other and see each other's entries."""
-    stmt = (update(LedgerHead).where(LedgerHead.id == HEAD_ID).values(updated_at=utcnow())
-            .execution_options(synchronize_session=False))
-    if db_session.execute(stmt).rowcount == 0:  # type: ignore[attr-defined]
+    conn = db_session.connection()
+    if conn.execute(_LOCK_HEAD, {"now": utcnow()}).rowcount == 0:
         _insert_ignore(db_session, {"id": HEAD_ID, "tree_size": 0,
                                     "root_hash": merkle.EMPTY_ROOT, "updated_at": utcnow()})
-        db_session.execute(stmt)
+        conn.execute(_LOCK_HEAD, {"now": utcnow()})
     head = db_session.get(LedgerHead, HEAD_ID, populate_existing=True)
     assert head is not None
     return head
@@ -166,22 +179,52 @@ def tree_size(*, db_session: Session) -> int:
 # --- appending and checkpointing -------------------------------------------------------------
 
 
+_PENDING = (
+    select(OutboxMessage.seq, OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload,
+           OutboxMessage.created_at)
+    .where(OutboxMessage.topic == TOPIC, OutboxMessage.delivered_at.is_(None),
+           or_(OutboxMessage.next_attempt_at.is_(None),
+               OutboxMessage.next_attempt_at <= bindparam("now")))
+    .order_by(OutboxMessage.seq)
+    .limit(bindparam("limit"))
+)
+
+
+_KNOWN = select(LedgerEntry.source_id).where(
+    LedgerEntry.source_id.in_(bindparam("ids", expanding=True)))
+
+
+def _pending_acts(db_session: Session, limit: int) -> list[Any]:
+    """Undelivered ledger messages in commit order, as plain rows.
+
+    The ledger's narrow, bulk form of outbox.service.pending + mark_delivered: loading
+    and flushing thousands of ORM objects per batch would cost more than the whole append.
+    """
+    return list(db_session.connection().execute(_PENDING, {"limit": limit, "now": utcnow()}))
+
+
+_DELIVERED = (update(OutboxMessage)
+              .where(OutboxMessage.seq.in_(bindparam("seqs", expanding=True)))
+              .values(delivered_at=bindparam("now"), attempts=OutboxMessage.attempts + 1))
+
+
+def _mark_delivered(db_session: Session, seqs: list[int]) -> None:
+    db_session.connection().execute(_DELIVERED, {"seqs": seqs, "now": utcnow()})
+
+
 def append_pending(*, db_session: Session, settings: Settings,
                    limit: int = DEFAULT_BATCH) -> int:
     """Append pending acts from the outbox in order, each exactly once; returns how many."""
     head = _lock_head(db_session)
-    messages = outbox.pending(db_session=db_session, topic=TOPIC, limit=limit)
+    messages = _pending_acts(db_session, limit)
     if not messages:
         return 0
-    known = set(db_session.scalars(
-        select(LedgerEntry.source_id).where(LedgerEntry.source_id.in_([m.id for m in messages]))
-    ))
+    known = set(db_session.connection().scalars(_KNOWN, {"ids": [m.id for m in messages]}))
     frontier = merkle.Frontier.load(head.tree_size, _reader(db_session))
     now = utcnow()
     entries: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
     for message in messages:
-        outbox.mark_delivered(db_session=db_session, message=message)
         if message.id in known:  # logged before (a re-run after a partial crash): skip
             continue
         known.add(message.id)
@@ -192,10 +235,12 @@ def append_pending(*, db_session: Session, settings: Settings,
                         "acted_at": message.created_at, "created_at": now})
         nodes.extend({"level": level, "idx": idx, "hash": digest}
                      for level, idx, digest in frontier.push(leaf))
+    conn = db_session.connection()
     if entries:
-        db_session.execute(insert(LedgerEntry), entries)
+        conn.execute(insert(LedgerEntry), entries)
     if nodes:
-        db_session.execute(insert(LedgerNode), nodes)
+        conn.execute(insert(LedgerNode), nodes)
+    _mark_delivered(db_session, [m.seq for m in messages])
     head.tree_size, head.root_hash = frontier.size, frontier.root()
     db_session.flush()
     return len(entries)
@@ -353,12 +398,12 @@ def inclusion_proof(*, db_session: Session, index: int | None = None,
         raise InvalidInput("索引无效 / the index must be >= 0", details={"field": "index"})
     if index >= size:
         raise _beyond("index", index, size)
-    reader = _reader(db_session)
-    leaf = reader.nodes([(0, index)])[(0, index)]
+    # leaf, root and path in one batched read
+    leaf, root, *path = _reader(db_session).ranges(
+        [(index, index + 1), (0, size), *merkle.inclusion_ranges(index, size)])
     return InclusionProofOut(
-        leaf_index=index, tree_size=size, leaf_hash=b64(leaf), root_hash=b64(reader.root(size)),
-        audit_path=[b64(h) for h in reader.inclusion_proof(index, size)],
-        checkpoint=_checkpoint_note(db_session, size))
+        leaf_index=index, tree_size=size, leaf_hash=b64(leaf), root_hash=b64(root),
+        audit_path=[b64(h) for h in path], checkpoint=_checkpoint_note(db_session, size))
 
 
 def consistency_proof(*, db_session: Session, first: int,
