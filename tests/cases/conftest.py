@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,6 +114,7 @@ class World:
     actors: dict[str, Actor] = field(default_factory=dict)
     people: dict[str, uuid.UUID] = field(default_factory=dict)
     usernames: dict[str, str] = field(default_factory=dict)
+    extras: Callable[[], None] = lambda: None
 
     def __getitem__(self, who: str) -> Actor:
         return self.actors[who]
@@ -216,6 +217,12 @@ def _catalog(w: World) -> None:
     w.immediate_code = impl(IMMEDIATE_ITEM, MARKET, "名称自主申报", item_kind="immediate",
                             legal_days=1, promised_days=0,
                             materials=[{"code": "FORM", "name": "申报书"}])
+    w.extras = lambda: _extras(w, impl)
+
+
+def _extras(w: World, impl: Any) -> None:
+    """A draft, a withdrawn implementation and a superseded version (few tests need them)."""
+    s, sys = w.db, SYSTEM_ACTOR
     w.draft_code = impl("000105005000", HEALTH, "公共场所卫生许可", publish=False)
     w.withdrawn_code = impl("000106006000", HEALTH, "食品经营许可")
     catalog.withdraw(db_session=s, actor=sys, implementation_code=w.withdrawn_code)
@@ -225,6 +232,7 @@ def _catalog(w: World) -> None:
     catalog.update_draft(db_session=s, actor=sys, implementation_code=w.impl_code,
                          data=_draft_in("个体工商户设立登记"))
     catalog.publish(db_session=s, actor=sys, implementation_code=w.impl_code)
+    s.commit()
 
 
 def _draft_in(name: str) -> Any:

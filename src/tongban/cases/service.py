@@ -774,13 +774,20 @@ def refresh_deadlines(*, db_session: Session, settings: Settings, case: Case,
     )
     case.legal_due_date, case.promised_due_date = dl.legal_due_date, dl.promised_due_date
     case.due_provisional = dl.provisional
-    case.warning_level = _level(db_session, settings, case, today)
+    case.warning_level = warning_for(db_session=db_session, settings=settings, case=case,
+                                     today=today).value
 
 
-def _level(db_session: Session, settings: Settings, case: Case, today: date) -> str:
+def warning_for(*, db_session: Session, settings: Settings, case: Case,
+                today: date) -> WarningLevel:
+    """The warning a case deserves today: by its promised due date while the clock runs,
+    frozen while it is paused, red while a 容缺 promise stays broken, none once closed."""
+    if case.state in (State.paused, State.supplement_in_process):
+        return WarningLevel(case.warning_level)
     if case.state not in CLOCK_RUNNING_STATES:
-        return case.warning_level if case.state in (State.paused, State.supplement_in_process) \
-            else WarningLevel.none
+        return WarningLevel.none
+    if case.deficiency_missed_at is not None and case.deficient_materials:
+        return WarningLevel.red
     return clock.warning_level(db_session=db_session, today=today,
                                promised_due=case.promised_due_date,
                                yellow_days_left=settings.yellow_days_left)
@@ -882,21 +889,23 @@ def _apply(ctx: _Ctx) -> None:
     """Write the transition: state, clock, effect, event, audit, ledger; flush once."""
     case, row = ctx.case, ctx.row
     from_state = case.state
-    for step in CLOCK_EFFECTS[row.clock]:
-        step(ctx)
-    effect = EFFECTS.get(row.action)
-    if effect is not None:
-        effect(ctx)
-    case.state = row.to_state.value
-    _decide(ctx)
-    refresh_deadlines(db_session=ctx.db_session, settings=ctx.settings, case=case,
-                      today=ctx.today)
-    note = getattr(ctx.payload, "note", None)
-    if note:
-        ctx.data["note"] = note
-    event = _append_event(ctx.db_session, case, actor=ctx.actor, role=ctx.role,
-                          action=row.action.value, from_state=from_state, reason=ctx.reason,
-                          data=ctx.data, at=ctx.now)
+    # One UPDATE of the case per action: its version moves by exactly one.
+    with ctx.db_session.no_autoflush:
+        for step in CLOCK_EFFECTS[row.clock]:
+            step(ctx)
+        effect = EFFECTS.get(row.action)
+        if effect is not None:
+            effect(ctx)
+        case.state = row.to_state.value
+        _decide(ctx)
+        refresh_deadlines(db_session=ctx.db_session, settings=ctx.settings, case=case,
+                          today=ctx.today)
+        note = getattr(ctx.payload, "note", None)
+        if note:
+            ctx.data["note"] = note
+        event = _append_event(ctx.db_session, case, actor=ctx.actor, role=ctx.role,
+                              action=row.action.value, from_state=from_state,
+                              reason=ctx.reason, data=ctx.data, at=ctx.now)
     _flush(ctx.db_session)
     audit(db_session=ctx.db_session, actor_id=ctx.actor.account_id, actor_name=ctx.actor.name,
           action=f"case.{row.action.value}", entity="case", entity_id=case.number,

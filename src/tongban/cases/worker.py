@@ -86,9 +86,8 @@ def refresh_warnings(*, db_session: Session, settings: Settings, now: datetime) 
         .order_by(Case.promised_due_date).limit(BATCH * 10))
     changed = 0
     for case in list(db_session.scalars(stmt)):
-        level = clock.warning_level(db_session=db_session, today=today,
-                                    promised_due=case.promised_due_date,
-                                    yellow_days_left=settings.yellow_days_left)
+        level = service.warning_for(db_session=db_session, settings=settings, case=case,
+                                    today=today)
         if level == case.warning_level:
             continue
         before, case.warning_level = case.warning_level, level.value
