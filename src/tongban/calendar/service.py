@@ -29,13 +29,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record
 from tongban.calendar.models import CalendarYear
 from tongban.calendar.schemas import YearDocument
 from tongban.db import utcnow
-from tongban.errors import InvalidInput, NotFound
+from tongban.errors import Conflict, InvalidInput, NotFound
 
 ZONE = ZoneInfo("Asia/Shanghai")
 # Longest span add_working_days accepts: about forty years, far beyond any legal limit.
@@ -342,7 +343,11 @@ def load_year(
     row.source = data.document["source"]
     row.loaded_at = utcnow()
     row.loaded_by = actor_name
-    db_session.flush()
+    try:
+        db_session.flush()
+    except IntegrityError:
+        raise Conflict(f"{data.year} 年数据正被同时载入,请重试 / {data.year} is being loaded "
+                       "concurrently, retry", details={"year": data.year}) from None
     record(
         db_session=db_session, actor_id=actor_id, actor_name=actor_name,
         action="calendar.year_loaded", entity="calendar_year", entity_id=str(data.year),
