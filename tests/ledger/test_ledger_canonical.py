@@ -40,3 +40,19 @@ def test_tricky_values_match_the_reference(value: object) -> None:
 def test_values_without_a_canonical_form_are_refused(value: object) -> None:
     with pytest.raises((canonical.CanonicalizationError, TypeError, ValueError)):
         canonical.dumps(value)
+
+
+def test_leaf_data_is_the_rfc8785_form_of_the_whole_act() -> None:
+    from datetime import UTC, datetime
+    from uuid import UUID
+
+    from tongban.ledger.service import leaf_data
+
+    at = datetime(2026, 11, 22, 4, 5, 6, 789, tzinfo=UTC)
+    source = UUID("01936b6e-0000-7000-8000-000000000001")
+    for kind, payload in [("case.decided", {"case": "C-1", "x": 1.5, "名": "值"}),
+                          ('odd"kind\\', {"\U0001f600": [], "z": None})]:
+        document = {"kind": kind, "id": str(source), "at": "2026-11-22T04:05:06.000789Z",
+                    "act": payload}
+        assert leaf_data(kind=kind, acted_at=at, source_id=source,
+                         payload=payload) == rfc8785.dumps(document)

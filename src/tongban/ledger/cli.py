@@ -19,20 +19,29 @@ def run(
     batch: int = typer.Option(1000, min=1, max=100_000, help="Entries per transaction."),
 ) -> None:
     """Append pending acts from the outbox and sign a checkpoint about once a second."""
-    from tongban.cli import cli_session, console
+    from tongban.cli import console
     from tongban.config import get_settings
+    from tongban.db import import_all_models, make_engine, make_sessionmaker, transaction
     from tongban.ledger import service
 
     settings = get_settings()
-    while True:
-        with cli_session(settings) as session:
-            result = service.run_once(db_session=session, settings=settings, limit=batch)
-        if result.appended or result.checkpoint:
-            console.print(f"appended {result.appended}; checkpoint {result.checkpoint}")
-        if once:
-            return
-        if result.appended < batch:  # caught up: wait; otherwise drain the backlog first
-            time.sleep(interval)
+    import_all_models()
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    try:
+        while True:
+            with transaction(factory) as session:  # one batch + its checkpoint, or nothing
+                result = service.run_once(db_session=session, settings=settings, limit=batch)
+            if result.appended or result.checkpoint:
+                console.print(f"appended {result.appended}; checkpoint {result.checkpoint}")
+            if once:
+                return
+            if result.appended < batch:  # caught up: wait; otherwise drain the backlog first
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        engine.dispose()
 
 
 @app.command("checkpoint")
