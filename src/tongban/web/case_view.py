@@ -55,7 +55,7 @@ def detail_context(*, db_session: Session, actor: Actor, case_number: str) -> di
         "STATE_LABELS": STATE_LABELS, "ACTION_LABELS": ACTION_LABELS,
         "SPECIAL_PROCEDURES": SPECIAL_PROCEDURE_LABELS, "DELIVERY_METHODS": DELIVERY_METHODS,
         "REASON_REQUIRED": REASON_REQUIRED,
-        "form_rows": [(labels.get(k, k), v) for k, v in (case.form_data or {}).items()],
+        "form_rows": [(labels.get(k, k), _shown(v)) for k, v in (case.form_data or {}).items()],
         "materials": current, "guide_materials": materials_by_code,
         "uploadable": [m for m in guide.get("materials", [])
                        if m.get("source", "upload") == "upload"],
@@ -66,6 +66,13 @@ def detail_context(*, db_session: Session, actor: Actor, case_number: str) -> di
         "rating": web.rating_of(db_session=db_session, case_number=case.number),
         "rateable": case.state in RATEABLE_STATES,
     }
+
+
+def _shown(value: Any) -> Any:
+    """A form value for display: booleans as 是/否 (translated by the template)."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return value
 
 
 def _owed(notice: Any, case: Any) -> list[str]:

@@ -269,6 +269,13 @@ EN: dict[str, str] = {
     "检疫": "Quarantine",
     "鉴定": "Appraisal",
     "专家评审": "Expert review",
+    "长期": "No expiry",
+    "签发机构": "Issuer",
+    "有效": "Valid",
+    "暂扣": "Suspended",
+    "注销": "Cancelled",
+    "失效": "Lapsed",
+    "吊销": "Revoked (penalty)",
     # errors
     "出错了": "Something went wrong",
     "页面不存在": "Page not found",

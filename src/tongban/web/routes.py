@@ -140,12 +140,12 @@ def switch_region(request: Request, code: str = "", next: str = "/",
 
 def install(app: FastAPI) -> None:
     """Mount the UI on the app: static files, vendor libraries, and every page route."""
-    from tongban.web import apply, mine, portal, workbench
+    from tongban.web import apply, licences, mine, portal, workbench
 
     app.mount("/static/web", StaticFiles(directory=HERE / "static" / "web"), name="web-static")
     for name, directory in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=directory, check_dir=False),
                   name=f"vendor-{name}")
     app.include_router(router)
-    for module in (portal, apply, mine, workbench):
+    for module in (portal, apply, mine, workbench, licences):
         app.include_router(module.router)

@@ -155,7 +155,9 @@ def intake_lookup(request: Request, id_number: str = Form(""), q: str = Form("")
     db.commit()
     hits = catalog.search(db_session=db, q=q or None, region_code=_home_region(actor),
                           limit=20).items
-    return page(request, "workbench/intake.html", {**ctx, "person": person, "hits": hits})
+    # The full number is not echoed back: the page shows the masked one only.
+    return page(request, "workbench/intake.html", {**ctx, "person": person, "hits": hits,
+                                                   "id_number": ""})
 
 
 @router.get("/workbench/intake/{code}", response_class=HTMLResponse)
