@@ -7,10 +7,10 @@ import uuid
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from tongban.cases import service, worker
-from tongban.cases.workflow import ACTION_LABELS, STATE_LABELS
+from tongban.cases.workflow import ACTION_LABELS, STATE_LABELS, workflow_for
 from tongban.config import get_settings
 from tongban.errors import InvalidInput, NotFound
 from tongban.identity.actor import Actor
@@ -54,7 +54,8 @@ def list_cases(
     with cli_session() as session:
         rows, next_cursor = service.list_cases(db_session=session, actor=actor,
                                                filters=filters, cursor=cursor, limit=limit)
-        table = Table("number", "item", "applicant", "state", "due", "warning")
+        table = Table("item", "applicant", "state", "due", "warning")
+        table.columns.insert(0, Column("number", no_wrap=True))
         for c in rows:
             due = f"{c.promised_due_date or ''}{' (provisional)' if c.due_provisional else ''}"
             table.add_row(c.number, c.item_name, c.applicant_name,
@@ -113,6 +114,18 @@ def act(
                            expected_version=expected_version)
         console.print(f"{case.number}: {STATE_LABELS.get(case.state, case.state)} "
                       f"({case.state}), version {case.version}")
+
+
+@app.command("workflow")
+def show_workflow(name: str = typer.Argument("promised", help="promised / immediate")) -> None:
+    """Print a workflow table: state, action, next state, roles, reason, clock, ledger."""
+    table = Table("state", "action", "to", "roles", "reason", "clock", "ledger", "guard")
+    for r in workflow_for(name).rows:
+        table.add_row(f"{r.state.value} {STATE_LABELS[r.state]}",
+                      f"{r.action.value} {ACTION_LABELS[r.action]}", r.to_state.value,
+                      ", ".join(r.roles), "yes" if r.needs_reason else "",
+                      r.clock.value, "yes" if r.legal_act else "", r.guard or "")
+    console.print(table)
 
 
 @app.command("worker")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 from pydantic import BaseModel, ValidationError
@@ -116,7 +116,9 @@ def _resolve_version(
 
 
 @dataclass(frozen=True)
-class _Applicant:
+class Party:
+    """Who a case is for, and through whom it was filed."""
+
     person_id: uuid.UUID | None
     enterprise_id: uuid.UUID | None
     account_id: uuid.UUID | None
@@ -139,15 +141,15 @@ def _named_party(db_session: Session, given: ApplicantIn) -> tuple[str, str]:
                        details=[{"field": "applicant", "message": "person_id 或 enterprise_id"}])
 
 
-def _resolve_applicant(
-    db_session: Session, actor: Actor, given: ApplicantIn | None, item_code: str,
+def resolve_applicant(
+    *, db_session: Session, actor: Actor, given: ApplicantIn | None, item_code: str,
     now: datetime,
-) -> _Applicant:
+) -> Party:
     """Self, a principal under an agent authorisation, or a walk-in for a window clerk."""
     if given is not None and actor.has("clerk"):
         name, _ = _named_party(db_session, given)
         region = actor.scopes[0].region_code if actor.scopes else None
-        return _Applicant(given.person_id, given.enterprise_id, None, given.name or name,
+        return Party(given.person_id, given.enterprise_id, None, given.name or name,
                           None, region)
     if given is not None and actor.has("agent"):
         from tongban.identity import service as identity
@@ -159,7 +161,7 @@ def _resolve_applicant(
             principal_person_id=given.person_id, principal_enterprise_id=given.enterprise_id,
             item_code=item_code, at=now,
         )
-        return _Applicant(given.person_id, given.enterprise_id, None, name, auth.id, None)
+        return Party(given.person_id, given.enterprise_id, None, name, auth.id, None)
     if actor.has("applicant") and (actor.person_id or actor.enterprise_id):
         if given is not None and (
             given.person_id not in (None, actor.person_id)
@@ -167,7 +169,7 @@ def _resolve_applicant(
         ):
             raise Forbidden("只能为本人申请;代办须有授权 / you may apply only for yourself",
                             code="not_authorised")
-        return _Applicant(actor.person_id, None if actor.person_id else actor.enterprise_id,
+        return Party(actor.person_id, None if actor.person_id else actor.enterprise_id,
                           actor.account_id, actor.name, None, None)
     raise Forbidden("您的角色不能提交申请 / your role may not apply",
                     details={"required_roles": ["applicant", "agent", "clerk"]})
@@ -284,7 +286,7 @@ def _flush(db_session: Session) -> None:
 # --- submit ---------------------------------------------------------------------------------
 
 
-def _check_guide(guide: dict[str, Any], channel: str, applicant: _Applicant) -> None:
+def _check_guide(guide: dict[str, Any], channel: str, applicant: Party) -> None:
     forms = guide.get("handling_forms") or []
     if channel not in forms:
         raise InvalidInput(
@@ -327,13 +329,15 @@ def submit(
     if found is not None:
         return _replay(found, version.id)
     item_code = impl.item.basic_code
-    party = _resolve_applicant(db_session, actor, applicant, item_code, now)
+    party = resolve_applicant(db_session=db_session, actor=actor, given=applicant,
+                              item_code=item_code, now=now)
     _check_guide(version.guide, channel, party)
     validate_form(version.form_schema, form_data)
     try:
         with db_session.begin_nested():
-            case = _new_case(db_session, actor, version, impl, party, form_data, channel,
-                             idempotency_key, now)
+            case = open_case(db_session=db_session, actor=actor, target=target_of(version),
+                             party=party, form_data=form_data, channel=channel, now=now,
+                             idempotency_key=idempotency_key)
     except IntegrityError:
         found = _existing(db_session, actor, idempotency_key)
         if found is None:
@@ -342,34 +346,71 @@ def submit(
     return case
 
 
-def _new_case(
-    db_session: Session, actor: Actor, version: ImplementationVersion, impl: Implementation,
-    party: _Applicant, form_data: dict[str, Any], channel: str, key: str | None,
-    now: datetime,
+@dataclass(frozen=True)
+class Target:
+    """What a case is handled under: an implementation version, or a bundle's own terms."""
+
+    workflow: str
+    region_code: str
+    department_id: uuid.UUID | None
+    item_code: str | None
+    item_name: str
+    implementation_code: str | None
+    version_id: uuid.UUID | None
+    legal_days: int
+    promised_days: int
+
+
+def target_of(version: ImplementationVersion) -> Target:
+    """The terms of a published implementation version (its guide names the workflow)."""
+    impl = version.implementation
+    return Target(
+        workflow=version.guide.get("item_kind", "promised"), region_code=impl.region_code,
+        department_id=impl.department_id, item_code=impl.item.basic_code,
+        item_name=version.name, implementation_code=impl.implementation_code,
+        version_id=version.id, legal_days=version.legal_days,
+        promised_days=version.promised_days,
+    )
+
+
+def open_case(
+    *, db_session: Session, actor: Actor, target: Target, party: Party,
+    form_data: dict[str, Any], channel: str, now: datetime, kind: str = CaseKind.single,
+    parent_case_id: uuid.UUID | None = None, idempotency_key: str | None = None,
+    state: str | None = None,
 ) -> Case:
-    number = next_number(db_session=db_session, region_code=impl.region_code,
+    """Create a case row with its number and first event (no checks: callers check).
+
+    submit() uses it for single cases; a bundle (一件事) uses it for the bundle case and,
+    with kind="task" and parent_case_id, for each department's task case.
+    """
+    number = next_number(db_session=db_session, region_code=target.region_code,
                          day=clock.local_date(now))
     case = Case(
-        id=new_id(), number=number, kind=CaseKind.single,
-        workflow=version.guide.get("item_kind", "promised"),
-        implementation_version_id=version.id, implementation_code=impl.implementation_code,
-        item_code=impl.item.basic_code, item_name=version.name,
-        department_id=impl.department_id, region_code=impl.region_code,
-        receiving_region_code=party.receiving_region or impl.region_code,
+        id=new_id(), number=number, kind=kind, parent_case_id=parent_case_id,
+        workflow=target.workflow, implementation_version_id=target.version_id,
+        implementation_code=target.implementation_code, item_code=target.item_code,
+        item_name=target.item_name, department_id=target.department_id,
+        region_code=target.region_code,
+        receiving_region_code=party.receiving_region or target.region_code,
         applicant_person_id=party.person_id, applicant_enterprise_id=party.enterprise_id,
         applicant_account_id=party.account_id, applicant_name=party.name,
         submitted_by_account_id=actor.account_id, agent_authorisation_id=party.authorisation_id,
-        channel=channel, state=initial_state(channel), form_data=form_data,
-        idempotency_key=key, submitted_at=now, legal_days=version.legal_days,
-        promised_days=version.promised_days, warning_level=WarningLevel.none,
+        channel=channel, state=state or initial_state(channel), form_data=form_data,
+        idempotency_key=idempotency_key, submitted_at=now, legal_days=target.legal_days,
+        promised_days=target.promised_days, warning_level=WarningLevel.none,
         deficient_materials=[], last_event_seq=0,
     )
     db_session.add(case)
     _append_event(db_session, case, actor=actor, role=_submit_role(actor), action="submit",
-                  from_state=None, reason=None, data={"channel": channel}, at=now)
+                  from_state=None, reason=None,
+                  data={"channel": channel, "kind": kind,
+                        "parent_case_id": str(parent_case_id) if parent_case_id else None},
+                  at=now)
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="case.submit", entity="case", entity_id=number,
-          details={"implementation_code": impl.implementation_code, "channel": channel})
+          details={"implementation_code": target.implementation_code, "channel": channel,
+                   "kind": kind})
     db_session.flush()
     return case
 
@@ -802,6 +843,16 @@ def _decide(ctx: _Ctx) -> None:
         ctx.case.closed_at = ctx.now
 
 
+class TransitionHook(Protocol):
+    def __call__(self, *, db_session: Session, settings: Settings, case: Case,
+                 event: CaseEvent) -> None: ...
+
+
+# Called after every transition, in the same transaction (e.g. a bundle reacting to a
+# task's decision). Register with AFTER_TRANSITION.append(hook).
+AFTER_TRANSITION: list[TransitionHook] = []
+
+
 def _parse_payload(action: str, data: dict[str, Any]) -> BaseModel:
     try:
         return payload_model(action).model_validate(data)
@@ -912,6 +963,8 @@ def _apply(ctx: _Ctx) -> None:
           details={"from": from_state, "to": case.state, "version": case.version})
     if row.legal_act:
         _ledger(ctx.db_session, f"case.{row.action.value}", _ledger_payload(case, event))
+    for hook in AFTER_TRANSITION:
+        hook(db_session=ctx.db_session, settings=ctx.settings, case=case, event=event)
 
 
 # --- system events (the worker) -----------------------------------------------------------------
