@@ -18,6 +18,7 @@ from dataclasses import dataclass
 ROOT = "1.2.156.3005.2"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MODULUS = 36  # M: the alphabet size; the hybrid system works modulo M and M + 1
+_VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 _ALNUM = re.compile(r"^[0-9A-Z]+$")
 _TYPE = re.compile(r"^[0-9A-Z]{21}$")
 _ISSUER = re.compile(r"^[0-9A-Z]{18}$")
@@ -34,8 +35,8 @@ class IdentifierFormatError(ValueError):
 
 
 def _value(ch: str) -> int:
-    index = ALPHABET.find(ch)
-    if index < 0:
+    index = _VALUES.get(ch)
+    if index is None:
         raise IdentifierFormatError(
             f"字符 {ch!r} 不在 0-9A-Z 中 / character {ch!r} is not in 0-9A-Z", part="body"
         )
@@ -44,9 +45,12 @@ def _value(ch: str) -> int:
 
 def _run(text: str) -> int:
     """The hybrid system's running product after `text` (ISO/IEC 7064 §7, M = 36)."""
-    product = MODULUS
+    product, values = MODULUS, _VALUES
     for ch in text:
-        total = (product + _value(ch)) % MODULUS or MODULUS
+        value = values.get(ch)
+        if value is None:
+            _value(ch)  # raises, naming the character
+        total = (product + value) % MODULUS or MODULUS  # type: ignore[operator]
         product = (total * 2) % (MODULUS + 1)
     return product
 

@@ -18,6 +18,8 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -37,7 +39,7 @@ from tongban.identity import crypto
 from tongban.identity.actor import SYSTEM_ACTOR, Actor
 from tongban.licences import signing
 from tongban.licences.models import DepartmentKey, KeyPurpose
-from tongban.node.keys import node_key
+from tongban.node import keys as node_keys
 
 SEALED_COLUMN = "licences_department_keys.private_key_enc"
 TRUST_LIST_TYP = "trustlist+jwt"
@@ -161,6 +163,19 @@ def signing_key(*, settings: Settings, key: DepartmentKey) -> Ed25519PrivateKey:
 
 
 # --- the trust list -----------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _node_key(path: str, name: str) -> node_keys.NodeKey:
+    return node_keys.NodeKey(name=name, private_key=node_keys.load_private_key(Path(path)))
+
+
+def node_key(settings: Settings) -> node_keys.NodeKey:
+    """The node key (node.keys), read from disk once per process rather than per token."""
+    path = Path(settings.var_dir).resolve() / node_keys.KEY_FILE
+    if not path.exists():
+        node_keys.node_key(settings)  # creates it
+    return _node_key(str(path), node_keys.key_name(settings))
 
 
 def node_kid(settings: Settings) -> str:

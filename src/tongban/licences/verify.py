@@ -27,7 +27,6 @@ from tongban.licences import keys, service, signing
 from tongban.licences import status_list as sl
 from tongban.licences.identifiers import IdentifierFormatError, parse_identifier
 from tongban.licences.models import STATUS_NAMES
-from tongban.node.keys import node_key
 
 
 class Outcome(StrEnum):
@@ -142,10 +141,11 @@ class Verifier:
         self._now = now
         self._trust: tuple[dict[str, keys.TrustedKey], datetime] | None = None
         self._status: dict[str, _CachedStatus] = {}
+        self._public: dict[str, Ed25519PublicKey] = {}
 
     def refresh(self) -> None:
         """Forget cached trust and status lists; the next check fetches them again."""
-        self._trust, self._status = None, {}
+        self._trust, self._status, self._public = None, {}, {}
 
     def _node_signed(self, token: str, typ: str) -> dict[str, Any]:
         jws = signing.parse(token)
@@ -163,7 +163,14 @@ class Verifier:
             claims = self._node_signed(self._fetch_trust_list(), keys.TRUST_LIST_TYP)
             self._trust = (keys.trusted_keys(claims),
                            datetime.fromtimestamp(int(claims["exp"]), UTC))
+            self._public = {}
         return self._trust[0]
+
+    def _public_key(self, trusted: keys.TrustedKey) -> Ed25519PublicKey:
+        key = self._public.get(trusted.kid)
+        if key is None:
+            key = self._public[trusted.kid] = signing.public_key_from_x(trusted.x)
+        return key
 
     def status_at(self, uri: str, idx: int) -> str | None:
         """The status code at `idx` of the list at `uri`; None if it cannot be had."""
@@ -217,7 +224,7 @@ class Verifier:
             _fail(result, Outcome.unknown_issuer)
             result.issuer_trusted = False
             return False
-        result.signature_valid = jws.verify(signing.public_key_from_x(trusted.x))
+        result.signature_valid = jws.verify(self._public_key(trusted))
         if not result.signature_valid:
             if stored is not None and signing.canonical(dict(stored)) != jws.payload_bytes:
                 result.changed_fields = changed_fields(stored, jws.payload)
@@ -287,7 +294,7 @@ def _parse_instant(value: Any) -> datetime | None:
 def local_verifier(*, db_session: Session, settings: Settings,
                    now: Callable[[], datetime] = utcnow) -> Verifier:
     """A verifier that trusts this node's key and reads this node's lists."""
-    node = node_key(settings)
+    node = keys.node_key(settings)
 
     def fetch_status(uri: str) -> str | None:
         list_id = service.list_id_from_uri(uri)
