@@ -146,21 +146,10 @@ _register_domain_clis()
 
 
 def main() -> None:
-    """Entry point: a DomainError becomes one line on stderr and exit code 1."""
+    """Entry point: a DomainError becomes one line on stderr and exit code 1; usage
+    errors are Typer's own (exit code 2)."""
     try:
-        app(standalone_mode=False)
+        app()
     except DomainError as exc:
         err_console.print(f"error: {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(1)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
