@@ -58,6 +58,7 @@ def _file(db_session: Session, settings: Settings, key: str) -> Case:
         implementation_code=_rent_code(db_session), idempotency_key=key,
         form_data=_rent_form(person.name, number, "13800000001"),
     )
+    assert case.implementation_version_id is not None
     version = catalog.get_version(db_session=db_session, version_id=case.implementation_version_id)
     for material in version.guide["materials"]:
         if material.get("source", "upload") == "upload" and material.get("required", True):
