@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 
 import pytest
+import rfc8785
 from sqlalchemy import select
 
 from tests.cases.conftest import IMMEDIATE_ITEM, World, at
 from tongban.cases.models import Delivery, Pause, Payment, SupplementNotice
 from tongban.errors import Conflict, InvalidInput
+from tongban.outbox.models import OutboxMessage
 
 
 def test_full_lifecycle_from_online_application_to_delivery(world: World) -> None:
@@ -204,12 +208,18 @@ def test_termination_needs_staff_and_a_reason(world: World) -> None:
     assert case.state == "terminated" and w.ledger_kinds(case) == ["case.terminate"]
 
 
-def test_refusal_records_reasons_and_a_ledger_entry(world: World) -> None:
+def test_refusal_records_reasons_and_a_ledger_entry_without_personal_text(world: World
+                                                                          ) -> None:
     w = world
     case = w.submit()
-    w.act("clerk", case, "refuse", reason="不属于本机关职权范围")
+    reason = "不属于本机关职权范围"
+    w.act("clerk", case, "refuse", reason=reason)
     assert case.state == "refused" and case.decision == "refused"
     assert w.ledger_kinds(case) == ["case.refuse"]
+    entry = w.db.scalar(select(OutboxMessage).where(OutboxMessage.kind == "case.refuse"))
+    assert entry is not None and reason not in json.dumps(entry.payload, ensure_ascii=False)
+    assert entry.payload["reason_sha256"] == hashlib.sha256(rfc8785.dumps(reason)).hexdigest()
+    assert entry.payload["case_number"] == case.number and entry.payload["seq"] == 2
 
 
 def test_extensions_are_limited_to_ten_working_days(world: World) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import jsonschema
+import rfc8785
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -257,20 +259,28 @@ def _ledger(db_session: Session, kind: str, payload: dict[str, Any]) -> None:
         record_act(db_session=db_session, kind=kind, payload=payload)
 
 
+def _digest(value: Any) -> str | None:
+    """SHA-256 of the RFC 8785 JSON of `value`: binds free text without publishing it."""
+    if value in (None, "", {}):
+        return None
+    return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+
+
 def _ledger_payload(case: Case, event: CaseEvent) -> dict[str, Any]:
+    """What the public log says of an act: ids, states, dates and hashes, no personal data
+    (the reason and the data are bound by their hashes; the event keeps them)."""
     return {
         "case_id": str(case.id), "case_number": case.number, "seq": event.seq,
         "action": event.action, "from_state": event.from_state, "to_state": event.to_state,
         "at": event.at.isoformat(), "actor_id": str(event.actor_id) if event.actor_id else None,
-        "actor_name": event.actor_name, "actor_role": event.actor_role,
-        "reason": event.reason, "item_code": case.item_code,
+        "actor_role": event.actor_role, "item_code": case.item_code,
         "implementation_code": case.implementation_code, "region_code": case.region_code,
         "department_id": str(case.department_id) if case.department_id else None,
         "decision": case.decision,
         "legal_due_date": case.legal_due_date.isoformat() if case.legal_due_date else None,
         "promised_due_date": (case.promised_due_date.isoformat()
                               if case.promised_due_date else None),
-        "data": event.data,
+        "reason_sha256": _digest(event.reason), "data_sha256": _digest(event.data),
     }
 
 

@@ -56,7 +56,7 @@ def deem_acceptances(*, db_session: Session, settings: Settings, now: datetime) 
                                ~has_notice)
             .order_by(Case.submitted_at).limit(BATCH))
     done = 0
-    for case in db_session.scalars(stmt):
+    for case in list(db_session.scalars(stmt)):
         received = clock.local_date(case.submitted_at)
         last_day, _ = clock.supplement_notice_deadline(
             db_session=db_session, received_on=received)
