@@ -9,7 +9,6 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from tongban.errors import DomainError
 
@@ -118,8 +117,9 @@ def search(q: str = typer.Argument(..., help="Chinese, pinyin or initials (gjj)"
             page = service.search(db_session=session, q=q, region_code=region, limit=limit)
     except DomainError as exc:
         _fail(exc)
-    table = Table("实施编码 code", "名称 name", "地区 region", "部门 department")
     rows: list[Any] = page.items
-    for hit in rows:
-        table.add_row(hit.implementation_code, hit.name, hit.region_name, hit.department_name)
-    console.print(table if rows else "no match")
+    for hit in rows:  # one line per hit: readable, and easy to grep or cut
+        console.print(f"{hit.implementation_code}  {hit.name}  {hit.region_name}  "
+                      f"{hit.department_name}", highlight=False, markup=False, soft_wrap=True)
+    if not rows:
+        console.print("no match")

@@ -12,6 +12,7 @@ import base64
 import re
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
@@ -28,8 +29,11 @@ NATIONAL = "100000"
 MAX_LIMIT = 100
 
 
+@lru_cache(maxsize=65536)
 def pinyin_of(text: str) -> tuple[str, str]:
-    """Full pinyin and initials of one text, lower case, letters and digits only."""
+    """Full pinyin and initials of one text, lower case, letters and digits only.
+
+    Cached: region, department and item names repeat across thousands of entries."""
     full = "".join(lazy_pinyin(text, errors="default"))
     initials = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default"))
     return _NOT_ALNUM.sub("", full.lower()), _NOT_ALNUM.sub("", initials.lower())

@@ -10,8 +10,10 @@ transaction. Other domains call `get_version`, `get_current_version`, `guide`,
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ from tongban.catalog.schemas import (
     SearchHit,
     SearchPage,
 )
-from tongban.db import utcnow
+from tongban.db import new_id, utcnow
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tongban.identity.actor import SYSTEM_ACTOR, Actor, region_covers
 from tongban.identity.models import Role
@@ -411,6 +413,15 @@ def implementation_code_problem(*, given: str, credit_code: str, level: int,
 
 def form_schema_problem(schema: dict[str, Any]) -> str | None:
     """Why a form schema is not a usable JSON Schema (2020-12) of an object (None if it is)."""
+    if not isinstance(schema, dict):
+        return "form_schema 应为 JSON 对象 / form_schema must be a JSON object"
+    return _schema_problem(json.dumps(schema, sort_keys=True, ensure_ascii=False))
+
+
+@lru_cache(maxsize=4096)
+def _schema_problem(canonical: str) -> str | None:
+    """Checking against the meta-schema is slow (~10 ms); forms repeat, so remember."""
+    schema = json.loads(canonical)
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -490,12 +501,12 @@ def create_draft(*, db_session: Session, actor: Actor,
     if _impl_by_code(db_session, code) is not None:
         raise Conflict(f"实施编码 {code} 已存在 / implementation_code already exists",
                        details={"field": "implementation_code", "value": code})
-    impl = Implementation(implementation_code=code, item_id=item.id, department_id=department.id,
-                          region_code=data.region_code)
-    db_session.add(impl)
-    db_session.flush()
+    impl = Implementation(id=new_id(), implementation_code=code, item_id=item.id,
+                          department_id=department.id, region_code=data.region_code)
+    impl.item, impl.department = item, department
     version = _new_version(impl, 1, data, actor)
-    db_session.add(version)
+    version.implementation = impl
+    db_session.add_all([impl, version])
     db_session.flush()
     _audit(db_session, actor, "implementation.create", "catalog_implementation", code,
            version=1)
@@ -571,7 +582,6 @@ def publish(*, db_session: Session, actor: Actor,
     if draft is None or draft.state != VersionState.draft:
         raise Conflict("没有待发布的草稿 / there is no draft to publish",
                        details={"implementation_code": implementation_code})
-    _raise_problems([("form_schema", p) for p in [form_schema_problem(draft.form_schema)] if p])
     previous = db_session.get(ImplementationVersion, impl.current_version_id) \
         if impl.current_version_id else None
     if previous is not None:
