@@ -1283,14 +1283,15 @@ def build_steps(promised: int, issues_licence: bool) -> list[dict[str, Any]]:
     accept = 1 if promised >= 3 else 0
     decide = 1 if promised >= 2 else 0
     review = promised - accept - decide
-    last = "制证送达" if issues_licence else "办结"
+    last, delivery = (("制证送达", "电子证照同步推送至证照库,纸质证照窗口领取或邮寄")
+                      if issues_licence else ("办结", "办理结果通过网上、短信或窗口告知申请人"))
     return [
         {"name": "申请", "days": 0, "description": "通过网上、掌上或窗口提交申请"},
         {"name": "受理", "days": accept,
          "description": "材料齐全、符合法定形式的予以受理,否则一次性告知补正"},
         {"name": "审查", "days": review, "description": "对申请材料进行审查,需要时现场核查"},
         {"name": "决定", "days": decide, "description": "作出准予或者不予的决定"},
-        {"name": last, "days": 0, "description": "电子证照同步推送至证照库,纸质结果窗口领取或邮寄"},
+        {"name": last, "days": 0, "description": delivery},
     ]
 
 
