@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -27,16 +26,6 @@ REGIONS = [
     ("110000", "北京市", 2, "100000"),
     ("110101", "东城区", 4, "110000"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing() -> Iterator[None]:
-    """Argon2id still, with the smallest parameters: tests must stay fast."""
-    previous = service.use_password_hasher(
-        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
-    yield
-    service.use_password_hasher(previous)
 
 
 @pytest.fixture
