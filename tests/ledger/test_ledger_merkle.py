@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Mapping, Sequence
 
 import pytest
 from pymerkle import InmemoryTree
@@ -266,3 +267,20 @@ def test_proofs_outside_the_tree_are_refused(ours: MemoryTree) -> None:
         ours.reader.consistency_proof(11, 10)
     with pytest.raises(ProofError):
         ours.reader.consistency_proof(0, 10)
+
+
+def test_a_proof_in_a_tree_of_a_million_reads_a_few_hundred_hashes_in_one_batch() -> None:
+    calls: list[int] = []
+
+    def fetch(requests: Mapping[int, Sequence[tuple[int, int]]]) -> dict[merkle.Key, bytes]:
+        keys = {(level, j) for level, spans in requests.items() for a, b in spans
+                for j in range(a, b)}
+        assert all(merkle.is_stored_level(level) for level, _ in keys)
+        calls.append(len(keys))
+        return {key: hashlib.sha256(repr(key).encode()).digest() for key in keys}
+
+    reader = merkle.TreeReader(fetch)
+    size = 1_000_003
+    reader.ranges([(0, size), *merkle.inclusion_ranges(777_777, size)])
+    reader.consistency_proof(654_321, size)
+    assert len(calls) == 2 and max(calls) < 300
