@@ -17,14 +17,19 @@ $(DEVSTAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(STAMP)
+# Front-end libraries (htmx) come from the npm registry, never from the repository.
+NODE := node_modules/.package-lock.json
+$(NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+install: $(STAMP) $(NODE)
 
 dev: $(DEVSTAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(NODE)
 	$(BIN)/tongban demo
 
-test: $(DEVSTAMP)
+test: $(DEVSTAMP) $(NODE)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q
