@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.cases.conftest import World
+from tongban.cases import cli as cases_cli
 from tongban.cases.cli import app
 from tongban.config import Settings, get_settings
 
@@ -18,6 +20,7 @@ runner = CliRunner()
 def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[None]:
     monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("TONGBAN_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setattr(cases_cli, "console", Console(width=250))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -48,6 +51,6 @@ def test_a_refused_action_fails_with_one_line(world: World, cli_env: None) -> No
 
 
 def test_the_workflow_table_is_printable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(cases_cli, "console", Console(width=250))
     result = runner.invoke(app, ["workflow", "immediate"])
     assert result.exit_code == 0 and "accept_with_deficiency" in result.output
