@@ -25,12 +25,13 @@ def _routers() -> list[Any]:
     from tongban.calendar.api import router as calendar_router
     from tongban.cases.api import router as cases_router
     from tongban.catalog.api import router as catalog_router
+    from tongban.federation.api import router as federation_router
     from tongban.identity.api import router as identity_router
     from tongban.ledger.api import router as ledger_router
     from tongban.licences.api import router as licences_router
 
     return [identity_router, catalog_router, cases_router, calendar_router, ledger_router,
-            licences_router]
+            licences_router, federation_router]
 
 
 def _error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -130,6 +130,7 @@ def _register_domain_clis() -> None:
     from tongban.calendar.cli import app as calendar_cli
     from tongban.cases.cli import app as cases_cli
     from tongban.catalog.cli import app as catalog_cli
+    from tongban.federation.cli import app as federation_cli
     from tongban.identity.cli import app as users_cli
     from tongban.ledger.cli import app as ledger_cli
     from tongban.licences.cli import app as licences_cli
@@ -140,6 +141,7 @@ def _register_domain_clis() -> None:
     app.add_typer(users_cli, name="users")
     app.add_typer(ledger_cli, name="ledger")
     app.add_typer(licences_cli, name="licences")
+    app.add_typer(federation_cli, name="federation")
 
 
 _register_domain_clis()

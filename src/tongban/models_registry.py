@@ -4,11 +4,12 @@ from tongban.audit import models as audit_models
 from tongban.calendar import models as calendar_models
 from tongban.cases import models as cases_models
 from tongban.catalog import models as catalog_models
+from tongban.federation import models as federation_models
 from tongban.identity import models as identity_models
 from tongban.ledger import models as ledger_models
 from tongban.licences import models as licences_models
 from tongban.outbox import models as outbox_models
 from tongban.web import models as web_models
 
-__all__ = ["audit_models", "cases_models", "calendar_models", "catalog_models", "identity_models", "licences_models", "outbox_models",
+__all__ = ["audit_models", "cases_models", "calendar_models", "catalog_models", "federation_models", "identity_models", "licences_models", "outbox_models",
            "ledger_models", "web_models"]

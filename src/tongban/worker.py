@@ -32,8 +32,13 @@ class NamedJob:
 def jobs() -> list[NamedJob]:
     """Every domain's periodic job, in the order they should run each tick."""
     from tongban.cases.worker import job as cases_job
+    from tongban.federation import worker as federation
 
-    return [NamedJob("cases", cases_job)]
+    return [NamedJob("cases", cases_job),
+            NamedJob("federation.registry", federation.registry_job),
+            NamedJob("federation.deliver", federation.deliver_job),
+            NamedJob("federation.inbox", federation.inbox_job),
+            NamedJob("federation.witness", federation.witness_job)]
 
 
 def tick(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:

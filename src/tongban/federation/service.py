@@ -1,0 +1,425 @@
+"""The exchange: queue signed envelopes, receive and check them, receipt them, log both
+sides, and process the inbox by envelope type.
+
+Sending writes the signed envelope to the outbox (topic "federation") in the caller's
+transaction, so a change and the envelope it causes commit together; transport.py
+delivers it. Receiving checks, in order: registry current, size, JWS form, known sender
+and key, signature, canonical JSON, fields, sender, receiver, type, time window, replay;
+an accepted envelope is stored once (its id is the seen-ids key), logged in the message
+log and the ledger, and answered with a receipt over the SHA-256 of the received bytes.
+Every refusal is logged with its reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from tongban.config import Settings
+from tongban.db import new_id, utcnow
+from tongban.errors import DomainError, InvalidInput
+from tongban.federation import envelopes, registry
+from tongban.federation.envelopes import Envelope, EnvelopeRejected
+from tongban.federation.models import InboxEnvelope, Message, Rejection
+from tongban.identity import crypto
+from tongban.ledger.service import record_act
+from tongban.licences import keys as licence_keys
+from tongban.licences import signing
+from tongban.outbox import service as outbox
+
+TOPIC = "federation"
+TOKEN_COLUMN = "federation.envelope_token"
+
+
+class FederationSettings(BaseSettings):
+    """Exchange limits (TONGBAN_FEDERATION_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="TONGBAN_FEDERATION_", extra="ignore")
+
+    max_envelope_bytes: int = 8 * 1024 * 1024
+    max_batch_envelopes: int = 500
+    # An envelope may be at most this far in the future (clock skew) ...
+    max_skew_seconds: int = 300
+    # ... and this old (retries across an outage); seen ids are kept at least this long.
+    max_age_seconds: int = 7 * 24 * 3600
+
+
+LIMITS = FederationSettings()
+
+
+# --- the handler table ------------------------------------------------------------------
+
+
+class Deferred(Exception):
+    """A handler cannot run yet (e.g. a status for a case whose opening is still in
+    flight); the inbox retries it later."""
+
+
+class Handler(Protocol):
+    def __call__(self, *, db_session: Session, settings: Settings, envelope: Envelope,
+                 now: datetime) -> str: ...
+
+
+# type -> handler; modes.py registers the case types. A type not here is refused.
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Register the inbox handler of an envelope type."""
+    def register(func: Handler) -> Handler:
+        HANDLERS[kind] = func
+        return func
+    return register
+
+
+@handles("ping")
+def _ping(*, db_session: Session, settings: Settings, envelope: Envelope, now: datetime) -> str:
+    """A connectivity check; used by `federation ping` and the benchmark."""
+    return "pong"
+
+
+# --- sending ----------------------------------------------------------------------------
+
+
+def seal_token(settings: Settings, token: str) -> str:
+    """An envelope sealed at rest (it may carry ID numbers), base64 for JSON columns."""
+    blob = crypto.encrypt(settings=settings, value=token, column=TOKEN_COLUMN)
+    return base64.b64encode(blob).decode("ascii")
+
+
+def open_token(settings: Settings, sealed: str | bytes) -> str:
+    blob = base64.b64decode(sealed) if isinstance(sealed, str) else sealed
+    return crypto.decrypt(settings=settings, blob=blob, column=TOKEN_COLUMN)
+
+
+def send(*, db_session: Session, settings: Settings, receiver: str, kind: str,
+         payload: dict[str, Any], case_id: str | None = None, user_id: str | None = None,
+         now: datetime | None = None, require_registry: bool = True) -> Envelope:
+    """Queue a signed envelope to a peer in the caller's transaction.
+
+    With `require_registry` the peer must be in a current registry (a person acting
+    gets a clear error at once); hooks inside other domains' transactions queue anyway
+    and delivery waits for a current registry (fail closed at the wire)."""
+    now = now or utcnow()
+    if kind not in HANDLERS:
+        raise InvalidInput("未知的信封类型 / unknown envelope type", details={"type": kind})
+    if require_registry:
+        current = registry.current(db_session=db_session, now=now)
+        if current.node(receiver) is None:
+            raise InvalidInput("接收节点不在联邦注册表中 / the receiver is not a registered node",
+                               code="unknown_receiver", details={"receiver": receiver})
+    envelope = Envelope(id=new_id(), sender=settings.node_region, receiver=receiver,
+                        type=kind, case_id=case_id, user_id=user_id, created_at=now,
+                        payload=payload)
+    try:
+        token = envelopes.seal(envelope, key=licence_keys.node_key(settings).private_key,
+                               kid=licence_keys.node_kid(settings))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("信封内容无法规范化 / the payload cannot be canonicalised",
+                           details={"reason": str(exc)}) from exc
+    data = token.encode("ascii")
+    queued = outbox.enqueue(db_session=db_session, topic=TOPIC, kind=kind, payload={
+        "envelope_id": str(envelope.id), "receiver": receiver, "case_ref": case_id,
+        "token": seal_token(settings, token)})
+    queued.id = envelope.id  # one id for the envelope and its outbox row
+    db_session.add(Message(
+        envelope_id=envelope.id, direction="out", peer_region=receiver, type=kind,
+        case_ref=case_id, user_ref=user_id, created_at=now, logged_at=now,
+        body_sha256=envelopes.sha256_hex(data), size=len(data), status="queued"))
+    return envelope
+
+
+# --- receiving -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    envelope: Envelope
+    receipt: str
+    body_sha256: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    error: EnvelopeRejected
+
+
+Outcome = Accepted | Refused
+
+
+def _known_sender(reg: registry.Registry, jws: signing.Jws) -> registry.NodeEntry:
+    entry = reg.by_kid(jws.kid)
+    if entry is not None:
+        return entry
+    claimed = jws.payload.get("sender")
+    if isinstance(claimed, str) and reg.node(claimed) is not None:
+        raise EnvelopeRejected("unknown_key", details={"kid": jws.kid, "sender": claimed})
+    raise EnvelopeRejected("unknown_sender", details={"kid": jws.kid, "sender": claimed})
+
+
+def _check_time(envelope: Envelope, now: datetime) -> None:
+    if envelope.created_at > now + timedelta(seconds=LIMITS.max_skew_seconds):
+        raise EnvelopeRejected("clock_skew", details={
+            "created_at": envelope.created_at.isoformat(), "now": now.isoformat(),
+            "max_skew_seconds": LIMITS.max_skew_seconds})
+    if envelope.created_at < now - timedelta(seconds=LIMITS.max_age_seconds):
+        raise EnvelopeRejected("too_old", details={
+            "created_at": envelope.created_at.isoformat(),
+            "max_age_seconds": LIMITS.max_age_seconds})
+
+
+def check(*, reg: registry.Registry, me: str, body: bytes, now: datetime,
+          max_bytes: int | None = None) -> tuple[Envelope, signing.Jws]:
+    """Every stateless check of a received envelope; the first failure is raised."""
+    limit = max_bytes if max_bytes is not None else LIMITS.max_envelope_bytes
+    if not body:
+        raise EnvelopeRejected("empty_body")
+    if len(body) > limit:
+        raise EnvelopeRejected("too_large", details={"size": len(body), "limit": limit})
+    try:
+        token = body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise EnvelopeRejected("malformed", details={"reason": "not ASCII"}) from exc
+    jws = envelopes.parse(token)
+    entry = _known_sender(reg, jws)
+    if not jws.verify(entry.public_key):
+        raise EnvelopeRejected("bad_signature", details={"kid": jws.kid})
+    if not envelopes.is_canonical(jws):
+        raise EnvelopeRejected("not_canonical")
+    envelope = envelopes.envelope_of(jws)
+    if envelope.sender != entry.region_code:
+        raise EnvelopeRejected("sender_mismatch", details={
+            "sender": envelope.sender, "key_of": entry.region_code})
+    if envelope.receiver != me:
+        raise EnvelopeRejected("wrong_receiver", details={
+            "receiver": envelope.receiver, "this_node": me})
+    if envelope.type not in HANDLERS:
+        raise EnvelopeRejected("unknown_type", details={"type": envelope.type,
+                                                        "known": sorted(HANDLERS)})
+    _check_time(envelope, now)
+    return envelope, jws
+
+
+def _receipt(settings: Settings, envelope: Envelope, digest: str, now: datetime) -> str:
+    return envelopes.sign_json(envelopes.receipt_claims(envelope, digest, now),
+                               key=licence_keys.node_key(settings).private_key,
+                               kid=licence_keys.node_kid(settings), typ=envelopes.RECEIPT_TYP)
+
+
+def _seen(db_session: Session, envelope: Envelope, digest: str,
+          batch: dict[uuid.UUID, InboxEnvelope]) -> None:
+    """Refuse an id seen before: the same bytes get their receipt back (duplicate);
+    other bytes under a used id are a replay."""
+    row = batch.get(envelope.id) or db_session.get(InboxEnvelope, envelope.id)
+    if row is None:
+        return
+    if row.body_sha256 == digest:
+        raise EnvelopeRejected("duplicate", details={"envelope_id": str(envelope.id),
+                                                     "receipt": row.receipt})
+    raise EnvelopeRejected("replayed_id", details={"envelope_id": str(envelope.id)})
+
+
+def _store(db_session: Session, settings: Settings, envelope: Envelope, token: str,
+           digest: str, size: int, now: datetime) -> InboxEnvelope:
+    receipt = _receipt(settings, envelope, digest, now)
+    row = InboxEnvelope(envelope_id=envelope.id, sender=envelope.sender, type=envelope.type,
+                        case_ref=envelope.case_id, created_at=envelope.created_at,
+                        received_at=now, body_sha256=digest,
+                        token_enc=crypto.encrypt(settings=settings, value=token,
+                                                 column=TOKEN_COLUMN),
+                        receipt=receipt, attempts=0)
+    db_session.add(row)
+    db_session.add(Message(
+        envelope_id=envelope.id, direction="in", peer_region=envelope.sender,
+        type=envelope.type, case_ref=envelope.case_id, user_ref=envelope.user_id,
+        created_at=envelope.created_at, logged_at=now, body_sha256=digest, size=size,
+        status="accepted", receipt=receipt, receipt_at=now))
+    record_act(db_session=db_session, kind="federation.envelope_accepted", payload={
+        "envelope_id": str(envelope.id), "sender": envelope.sender,
+        "receiver": envelope.receiver, "type": envelope.type, "case_id": envelope.case_id,
+        "sha256": digest, "received_at": envelopes.rfc3339(now)})
+    return row
+
+
+def log_rejection(*, db_session: Session, body: bytes, error: EnvelopeRejected,
+                  now: datetime | None = None) -> Rejection:
+    """Keep a refused envelope's hash, claimed sender and id, and the reason."""
+    claimed, envelope_id = _claims(body)
+    row = Rejection(at=now or utcnow(), claimed_sender=claimed, envelope_id=envelope_id,
+                    error=error.code, message=error.message,
+                    body_sha256=envelopes.sha256_hex(body), size=len(body),
+                    details=_jsonable(error.details))
+    db_session.add(row)
+    return row
+
+
+def _jsonable(details: Any) -> Any:
+    if isinstance(details, dict):
+        return {k: v for k, v in details.items() if k != "receipt"}
+    return details
+
+
+def _claims(body: bytes) -> tuple[str | None, str | None]:
+    """Best effort: who the refused envelope claimed to be from, and its id."""
+    try:
+        jws = signing.parse(body[:65536].decode("ascii"))
+    except (signing.JwsFormatError, UnicodeDecodeError, ValueError):
+        return None, None
+    sender = jws.payload.get("sender")
+    ident = jws.payload.get("id")
+    return (str(sender)[:200] if sender is not None else jws.kid[:200] or None,
+            str(ident)[:64] if ident is not None else None)
+
+
+def receive(*, db_session: Session, settings: Settings, bodies: list[bytes],
+            now: datetime | None = None, max_bytes: int | None = None) -> list[Outcome]:
+    """Check and store each received envelope (one request, possibly a batch); every
+    refusal is logged. Nothing is raised for a bad envelope: each gets its outcome."""
+    now = now or utcnow()
+    try:
+        reg = registry.current(db_session=db_session, now=now)
+    except EnvelopeRejected as exc:
+        for body in bodies:
+            log_rejection(db_session=db_session, body=body, error=exc, now=now)
+        return [Refused(exc) for _ in bodies]
+    batch: dict[uuid.UUID, InboxEnvelope] = {}
+    outcomes: list[Outcome] = []
+    for body in bodies:
+        try:
+            envelope, _jws = check(reg=reg, me=settings.node_region, body=body, now=now,
+                                   max_bytes=max_bytes)
+            digest = envelopes.sha256_hex(body)
+            _seen(db_session, envelope, digest, batch)
+            row = _store(db_session, settings, envelope, body.decode("ascii"), digest,
+                         len(body), now)
+            batch[envelope.id] = row
+            outcomes.append(Accepted(envelope, row.receipt, digest))
+        except EnvelopeRejected as exc:
+            log_rejection(db_session=db_session, body=body, error=exc, now=now)
+            outcomes.append(Refused(exc))
+    db_session.flush()
+    return outcomes
+
+
+# --- receipts (sender side) ------------------------------------------------------------------
+
+
+class ReceiptInvalid(ValueError):
+    """A receipt that does not prove delivery of what was sent."""
+
+
+def check_receipt(*, receipt: str, entry: registry.NodeEntry, envelope_id: str,
+                  sent: bytes) -> dict[str, Any]:
+    """The claims of a receipt signed by `entry` for exactly the bytes `sent`."""
+    try:
+        jws = signing.parse(receipt)
+    except signing.JwsFormatError as exc:
+        raise ReceiptInvalid(str(exc)) from exc
+    if jws.header.get("typ") != envelopes.RECEIPT_TYP or jws.kid != entry.kid:
+        raise ReceiptInvalid("not a receipt signed by the receiver's node key")
+    if not jws.verify(entry.public_key):
+        raise ReceiptInvalid("the receipt signature does not verify")
+    claims = jws.payload
+    if claims.get("envelope_id") != envelope_id or \
+            claims.get("sha256") != envelopes.sha256_hex(sent) or \
+            claims.get("receiver") != entry.region_code or claims.get("status") != "accepted":
+        raise ReceiptInvalid("the receipt is for other bytes, another envelope or receiver")
+    return claims
+
+
+def record_receipt(*, db_session: Session, envelope_id: uuid.UUID, receipt: str,
+                   claims: dict[str, Any], now: datetime) -> None:
+    """Sender: keep the receipt in the message log and the ledger."""
+    message = db_session.scalar(select(Message).where(
+        Message.envelope_id == envelope_id, Message.direction == "out"))
+    if message is not None:
+        message.status, message.receipt, message.receipt_at = "delivered", receipt, now
+        message.attempts += 1
+        message.last_error = None
+    record_act(db_session=db_session, kind="federation.envelope_receipted", payload={
+        "envelope_id": str(envelope_id), "receiver": claims.get("receiver"),
+        "type": claims.get("type"), "sha256": claims.get("sha256"),
+        "received_at": claims.get("received_at")})
+
+
+def record_failure(*, db_session: Session, envelope_id: uuid.UUID, error: str) -> None:
+    """Sender: note a failed attempt in the message log."""
+    message = db_session.scalar(select(Message).where(
+        Message.envelope_id == envelope_id, Message.direction == "out"))
+    if message is not None:
+        message.attempts += 1
+        message.last_error = error[:2000]
+
+
+# --- the inbox ---------------------------------------------------------------------------------
+
+
+def stored_envelope(*, settings: Settings, row: InboxEnvelope) -> Envelope:
+    """The envelope of an inbox row (checked when it arrived)."""
+    if row.token_enc is None:
+        raise DomainError("信封已清除 / the envelope was purged", code="purged")
+    jws = signing.parse(open_token(settings, row.token_enc))
+    return envelopes.envelope_of(jws)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential backoff: 1, 2, 4 … seconds, at most five minutes."""
+    return timedelta(seconds=min(300, 2 ** min(attempts, 9)))
+
+
+def process_inbox(*, db_session: Session, settings: Settings, now: datetime | None = None,
+                  limit: int = 200) -> int:
+    """Run each unprocessed envelope's handler once it is due; returns how many ran."""
+    now = now or utcnow()
+    rows = list(db_session.scalars(
+        select(InboxEnvelope)
+        .where(InboxEnvelope.processed_at.is_(None),
+               or_(InboxEnvelope.next_attempt_at.is_(None),
+                   InboxEnvelope.next_attempt_at <= now))
+        .order_by(InboxEnvelope.received_at, InboxEnvelope.created_at).limit(limit)))
+    done = 0
+    for row in rows:
+        handler = HANDLERS.get(row.type)
+        try:
+            envelope = stored_envelope(settings=settings, row=row)
+            if handler is None:
+                raise DomainError(f"no handler for {row.type}")
+            with db_session.begin_nested():
+                row.outcome = handler(db_session=db_session, settings=settings,
+                                      envelope=envelope, now=now)[:200]
+            row.processed_at = now
+            done += 1
+        except (Deferred, DomainError) as exc:
+            row.attempts += 1
+            row.next_attempt_at = now + backoff(row.attempts)
+            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    db_session.flush()
+    return done
+
+
+# --- reading the logs ----------------------------------------------------------------------
+
+
+def messages(*, db_session: Session, case_ref: str | None = None,
+             direction: str | None = None, limit: int = 100) -> list[Message]:
+    """The message log, newest first."""
+    stmt = select(Message).order_by(Message.id.desc()).limit(max(1, min(limit, 1000)))
+    if case_ref:
+        stmt = stmt.where(Message.case_ref == case_ref)
+    if direction:
+        stmt = stmt.where(Message.direction == direction)
+    return list(db_session.scalars(stmt))
+
+
+def rejections(*, db_session: Session, limit: int = 100) -> list[Rejection]:
+    """Refused envelopes, newest first."""
+    return list(db_session.scalars(select(Rejection).order_by(Rejection.at.desc())
+                                   .limit(max(1, min(limit, 1000)))))
