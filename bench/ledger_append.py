@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy import Engine, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 
 from tongban.config import Settings
@@ -167,6 +167,14 @@ def main() -> None:
         results["sqlite"] = bench_backend("tongban ledger, SQLite", sqlite_engine, settings,
                                           args.n, args.batch, args.proofs)
         sqlite_engine.dispose()
+        # the node's pragmas are WAL + synchronous=NORMAL; FULL also fsyncs every commit
+        full_engine = make_engine(f"sqlite:///{root / 'ledger-full.db'}")
+        event.listen(full_engine, "connect",
+                     lambda conn, _rec: conn.execute("PRAGMA synchronous=FULL"))
+        results["sqlite, synchronous=FULL"] = bench_backend(
+            "tongban ledger, SQLite FULL", full_engine, settings, args.n, args.batch,
+            args.proofs)
+        full_engine.dispose()
         if not args.no_pg:
             pg = _pg_engine(f"tongban_bench_{os.getpid()}")
             if pg is not None:

@@ -19,6 +19,7 @@ import rfc8785
 
 CanonicalizationError = rfc8785.CanonicalizationError
 _MAX_INT = 2**53 - 1
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _simple(value: Any) -> bool:
@@ -50,8 +51,7 @@ def dumps(value: Any) -> bytes:
     TypeError/ValueError) when it has none."""
     if _simple(value):
         try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False).encode()
+            return _ENCODER.encode(value).encode()
         except UnicodeEncodeError:  # a lone surrogate: let the reference say why
             pass
     return rfc8785.dumps(value)

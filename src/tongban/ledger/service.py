@@ -65,11 +65,13 @@ def _canonical(value: Any, *, field: str) -> bytes:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC with microseconds and a Z, e.g. 2026-11-22T04:05:06.000789Z."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _json_str(value: str) -> bytes:
-    return canonical.dumps(value)
+def _ascii_str(value: str) -> bytes:
+    """A JSON string of characters that never need escaping (digits, hex, -:.TZ)."""
+    return b'"' + value.encode("ascii") + b'"'
 
 
 def leaf_data(*, kind: str, acted_at: datetime, source_id: uuid.UUID,
@@ -78,9 +80,9 @@ def leaf_data(*, kind: str, acted_at: datetime, source_id: uuid.UUID,
     edit changes the hash. Written member by member (keys already in RFC 8785 order):
     this runs for every entry appended and verified."""
     return b"".join((b'{"act":', _canonical(payload, field="payload"),
-                     b',"at":', _json_str(_rfc3339(acted_at)),
-                     b',"id":', _json_str(str(source_id)),
-                     b',"kind":', _json_str(kind), b"}"))
+                     b',"at":', _ascii_str(_rfc3339(acted_at)),
+                     b',"id":', _ascii_str(str(source_id)),
+                     b',"kind":', canonical.dumps(kind), b"}"))
 
 
 def entry_leaf_hash(entry: LedgerEntry) -> bytes:
