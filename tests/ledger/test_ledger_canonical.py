@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from tongban.ledger import canonical
 
-_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+_text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12)
 _scalars = (st.none() | st.booleans() | _text
             | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
             | st.floats(allow_nan=False, allow_infinity=False))
@@ -22,7 +24,7 @@ _json = st.recursive(
 
 @settings(max_examples=400, deadline=None)
 @given(_json)
-def test_fast_path_equals_the_reference(value: object) -> None:
+def test_fast_path_equals_the_reference(value: Any) -> None:
     assert canonical.dumps(value) == rfc8785.dumps(value)
 
 
@@ -32,12 +34,12 @@ def test_fast_path_equals_the_reference(value: object) -> None:
     {"s": "tab\there \u2028 \x7f \x1f \"q\" \\"},
     {"nested": [{"b": 1, "a": [True, None, "中文"]}]},
 ])
-def test_tricky_values_match_the_reference(value: object) -> None:
+def test_tricky_values_match_the_reference(value: Any) -> None:
     assert canonical.dumps(value) == rfc8785.dumps(value)
 
 
 @pytest.mark.parametrize("value", [{"n": 2**53}, {"x": float("nan")}, {"s": {1, 2}}])
-def test_values_without_a_canonical_form_are_refused(value: object) -> None:
+def test_values_without_a_canonical_form_are_refused(value: Any) -> None:
     with pytest.raises((canonical.CanonicalizationError, TypeError, ValueError)):
         canonical.dumps(value)
 
@@ -50,9 +52,12 @@ def test_leaf_data_is_the_rfc8785_form_of_the_whole_act() -> None:
 
     at = datetime(2026, 11, 22, 4, 5, 6, 789, tzinfo=UTC)
     source = UUID("01936b6e-0000-7000-8000-000000000001")
-    for kind, payload in [("case.decided", {"case": "C-1", "x": 1.5, "名": "值"}),
-                          ('odd"kind\\', {"\U0001f600": [], "z": None})]:
-        document = {"kind": kind, "id": str(source), "at": "2026-11-22T04:05:06.000789Z",
-                    "act": payload}
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("case.decided", {"case": "C-1", "x": 1.5, "名": "值"}),
+        ('odd"kind\\', {"\U0001f600": [], "z": None}),
+    ]
+    for kind, payload in cases:
+        document: dict[str, Any] = {"kind": kind, "id": str(source),
+                                    "at": "2026-11-22T04:05:06.000789Z", "act": payload}
         assert leaf_data(kind=kind, acted_at=at, source_id=source,
                          payload=payload) == rfc8785.dumps(document)
