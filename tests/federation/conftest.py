@@ -22,7 +22,15 @@ from tests.conftest import (
     drop_pg_database,
     pg_database_url,
 )
-from tests.federation.harness import NODES, Federation, Router, federate, make_node, seed, small_catalog
+from tests.federation.harness import (
+    NODES,
+    Federation,
+    Router,
+    federate,
+    make_node,
+    seed,
+    small_catalog,
+)
 from tongban.db import Base, import_all_models, make_engine
 from tongban.identity import service as identity
 

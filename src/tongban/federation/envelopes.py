@@ -36,13 +36,14 @@ _REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 # code -> (HTTP status, message). Order of checks is in service.receive.
 REJECTIONS: dict[str, tuple[int, str]] = {
-    "registry_missing": (503, "本节点尚未加入联邦(无注册表)/ this node has no federation registry"),
+    "registry_missing": (503, "本节点尚未加入联邦(无注册表) / this node has no federation "
+                              "registry"),
     "registry_expired": (503, "联邦注册表已过期,停止收发 / the federation registry has expired: "
                               "no envelope is sent or accepted until it is refreshed"),
     "empty_body": (400, "信封为空 / the envelope body is empty"),
     "too_large": (413, "信封超过大小上限 / the envelope is larger than this node accepts"),
     "malformed": (400, "信封不是有效的 JWS / the envelope is not a valid compact JWS"),
-    "bad_header": (400, "信封头部无效(须 alg=EdDSA、typ 正确)/ invalid envelope header"),
+    "bad_header": (400, "信封头部无效(须 alg=EdDSA、typ 正确) / invalid envelope header"),
     "bad_json": (400, "信封内容不是 JSON 对象 / the envelope payload is not a JSON object"),
     "not_canonical": (400, "信封内容不是 RFC 8785 规范化 JSON / the signed payload is not "
                            "RFC 8785 canonical JSON"),
@@ -59,7 +60,7 @@ REJECTIONS: dict[str, tuple[int, str]] = {
     "too_old": (422, "信封已超过可接受时限 / the envelope is older than this node accepts"),
     "duplicate": (409, "该信封已接收(重复投递),回执见详情 / this envelope was already "
                        "received; its receipt is in the details"),
-    "replayed_id": (409, "信封编号已被使用且内容不同(重放)/ this envelope id was already used "
+    "replayed_id": (409, "信封编号已被使用且内容不同(重放) / this envelope id was already used "
                          "for different content (replay)"),
 }
 
@@ -137,9 +138,9 @@ def parse(token: str) -> signing.Jws:
         jws = signing.parse(token)
     except signing.JwsFormatError as exc:
         text = str(exc)
-        if "头部" in text or "crit" in text:
+        if any(mark in text for mark in ("头部", "crit", "JWS header")):
             raise EnvelopeRejected("bad_header", details={"reason": text}) from exc
-        if "payload" in text:
+        if "JWS payload" in text:
             raise EnvelopeRejected("bad_json", details={"reason": text}) from exc
         raise EnvelopeRejected("malformed", details={"reason": text}) from exc
     if jws.header.get("typ") != ENVELOPE_TYP:
