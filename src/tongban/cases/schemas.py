@@ -96,9 +96,18 @@ class AcceptWithDeficiency(_Strict):
     promise_date: date
 
 
+class Decision(_Strict):
+    """An approval; `licence_fields` completes the e-licence the guide promises where the
+    holder record and the form do not say everything the licence shows."""
+
+    note: str | None = Field(default=None, max_length=2000)
+    licence_fields: dict[str, Any] | None = None
+
+
 class Commitment(_Strict):
     commitment: str = Field(min_length=1, max_length=4000)
     verify_by: date | None = None
+    licence_fields: dict[str, Any] | None = None
 
 
 class SpecialProcedureKind(StrEnum):
@@ -166,6 +175,7 @@ class RecordPayment(_Strict):
 
 
 ACTION_PAYLOADS: dict[str, type[_Strict]] = {
+    "approve": Decision,
     "request_supplement": RequestSupplement,
     "supply": Supply,
     "accept_with_deficiency": AcceptWithDeficiency,

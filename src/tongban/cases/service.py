@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tongban.audit.service import record as audit
-from tongban.cases import clock
+from tongban.cases import clock, licensing
 from tongban.cases.blobs import BlobStore, disk_store
 from tongban.cases.models import (
     Case,
@@ -348,6 +348,8 @@ def submit(
             case = open_case(db_session=db_session, actor=actor, target=target_of(version),
                              party=party, form_data=form_data, channel=channel, now=now,
                              idempotency_key=idempotency_key)
+            licensing.attach_held_licences(db_session=db_session, case=case,
+                                           guide=version.guide, now=now)
     except IntegrityError:
         found = _existing(db_session, actor, idempotency_key)
         if found is None:
@@ -713,6 +715,14 @@ def _do_commitment(ctx: _Ctx) -> None:
     ctx.data["commitment"] = ctx.payload.commitment
     if ctx.payload.verify_by:
         ctx.data["verify_by"] = ctx.payload.verify_by.isoformat()
+    _do_record_licence_fields(ctx)
+
+
+def _do_record_licence_fields(ctx: _Ctx) -> None:
+    """What the approving officer says the e-licence shows (licensing.py issues it)."""
+    fields = getattr(ctx.payload, "licence_fields", None)
+    if fields:
+        ctx.data["licence_fields"] = fields
 
 
 def _do_extend(ctx: _Ctx) -> None:
@@ -757,6 +767,7 @@ EFFECTS: dict[str, Callable[[_Ctx], None]] = {
     Action.accept_with_deficiency: _do_accept_with_deficiency,
     Action.accept_on_commitment: _do_commitment,
     Action.approve_on_commitment: _do_commitment,
+    Action.approve: _do_record_licence_fields,
     Action.extend: _do_extend,
     Action.deliver: _do_deliver,
     Action.record_payment: _do_record_payment,
@@ -860,7 +871,7 @@ class TransitionHook(Protocol):
 
 # Called after every transition, in the same transaction (e.g. a bundle reacting to a
 # task's decision). Register with AFTER_TRANSITION.append(hook).
-AFTER_TRANSITION: list[TransitionHook] = []
+AFTER_TRANSITION: list[TransitionHook] = [licensing.issue_licence_on_decision]
 
 
 def _parse_payload(action: str, data: dict[str, Any]) -> BaseModel:

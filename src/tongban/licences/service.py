@@ -500,9 +500,11 @@ def _holder_defaults(db_session: Session, case: ApprovedCase) -> dict[str, Any]:
 
 
 def issue_for_approved_case(*, db_session: Session, settings: Settings, case: ApprovedCase,
-                            actor: Actor = SYSTEM_ACTOR) -> Licence | None:
+                            actor: Actor = SYSTEM_ACTOR,
+                            fields: dict[str, Any] | None = None) -> Licence | None:
     """Issue the licence an approved case's guide promises (result.kind == "licence");
-    None when the guide promises none. Fields come from the holder record and the form."""
+    None when the guide promises none. Fields come from the holder record, the form and
+    what the approving officer gave (`fields`), the later winning."""
     type_ref = _guide_licence_type(db_session, case)
     if type_ref is None:
         return None
@@ -511,7 +513,7 @@ def issue_for_approved_case(*, db_session: Session, settings: Settings, case: Ap
         raise InvalidInput("办件无实施部门,无法签发证照 / the case has no department",
                            details={"field": "department_id", "case_id": str(case.id)})
     properties = licence_type.field_schema.get("properties", {})
-    merged = {**_holder_defaults(db_session, case), **(case.form_data or {})}
+    merged = {**_holder_defaults(db_session, case), **(case.form_data or {}), **(fields or {})}
     fields = {k: v for k, v in merged.items() if k in properties and v is not None}
     return issue(db_session=db_session, settings=settings, licence_type_code=licence_type.code,
                  holder_person_id=case.applicant_person_id,

@@ -1,0 +1,83 @@
+"""Where cases meet e-licences: 一证通办 on application, issuance on approval.
+
+On application, a material whose guide names a licence type is satisfied by the
+applicant's valid licence of that type (no upload); the reviewer sees the reference and
+verifies it. On approval, the e-licence the guide promises is issued in the same
+transaction as the decision, so a decision never lacks its licence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tongban.cases.models import Case, CaseEvent, CaseMaterial
+from tongban.config import Settings
+from tongban.errors import NotFound
+from tongban.licences import service as licences
+
+# States whose entry issues the promised licence (告知承诺 issues at once, verified later).
+ISSUING_STATES = frozenset({"approved", "approved_on_commitment"})
+
+
+def _known_type(db_session: Session, name: str) -> bool:
+    """True if this node's licence catalog has the type (a guide may name a paper one)."""
+    try:
+        licences.get_type(db_session=db_session, code=name)
+    except NotFound:
+        return False
+    return True
+
+
+def attach_held_licences(
+    *, db_session: Session, case: Case, guide: dict[str, Any], now: datetime
+) -> list[CaseMaterial]:
+    """一证通办: reference the applicant's valid licences for the guide's licence materials."""
+    attached = []
+    for material in guide.get("materials", []):
+        type_name = material.get("licence_type")
+        if material.get("source") != "licence" or not type_name:
+            continue
+        if not _known_type(db_session, type_name):
+            continue
+        held = licences.find_valid_licence(
+            db_session=db_session, holder_person_id=case.applicant_person_id,
+            holder_enterprise_id=None if case.applicant_person_id else
+            case.applicant_enterprise_id,
+            licence_type_code=type_name,
+        )
+        if held is None:
+            continue
+        row = CaseMaterial(
+            case_id=case.id, material_code=material["code"], name=material["name"],
+            source="licence", reference=held.identifier, supplied_at=now,
+            supplied_by=case.submitted_by_account_id,
+        )
+        db_session.add(row)
+        attached.append(row)
+    return attached
+
+
+def issue_licence_on_decision(
+    *, db_session: Session, settings: Settings, case: Case, event: CaseEvent
+) -> None:
+    """AFTER_TRANSITION hook: entering an approving state issues the guide's licence once."""
+    if event.to_state not in ISSUING_STATES or event.from_state in ISSUING_STATES:
+        return
+    if case.applicant_person_id is None and case.applicant_enterprise_id is None:
+        return
+    from tongban.catalog import service as catalog
+
+    if case.implementation_version_id is None:
+        return
+    version = catalog.get_version(db_session=db_session,
+                                  version_id=case.implementation_version_id)
+    result = version.guide.get("result") or {}
+    if result.get("kind") != "licence" or not result.get("licence_type"):
+        return
+    if not _known_type(db_session, result["licence_type"]):
+        return
+    licences.issue_for_approved_case(db_session=db_session, settings=settings, case=case,
+                                     fields=event.data.get("licence_fields"))
