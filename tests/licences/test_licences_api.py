@@ -10,7 +10,7 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import func, select
 
@@ -20,6 +20,7 @@ from tongban.licences import keys, signing
 from tongban.licences import status_list as sl
 from tongban.licences.identifiers import parse_identifier
 from tongban.licences.models import Licence, LicenceStatusChange
+from tongban.licences.pdf import run_sync
 
 from .conftest import BUSINESS_LICENCE, World
 
@@ -215,7 +216,8 @@ def test_the_pdf_is_sealed_with_the_certificate_on_the_trust_list(
     police = next(i for i in trust["issuers"] if i["credit_code"] == world.police.credit_code)
     root = asn1_x509.Certificate.load(base64.b64decode(police["seal_certificates"][0]["x5c"][0]))
     signature = PdfFileReader(io.BytesIO(response.content)).embedded_signatures[0]
-    status = validate_pdf_signature(signature, ValidationContext(trust_roots=[root]))
+    status = run_sync(lambda: async_validate_pdf_signature(
+        signature, ValidationContext(trust_roots=[root])))
     assert status.bottom_line and status.coverage.name == "ENTIRE_FILE"
     again = client.get(f"/api/v1/licences/{residence.identifier}/pdf", headers=person)
     assert again.content == response.content  # made once, then kept

@@ -6,6 +6,7 @@ makes one PDF and checks it many ways.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 
@@ -64,8 +65,8 @@ def _validate(content: bytes, cert_pem: bytes) -> Any:
     reader = PdfFileReader(io.BytesIO(content))
     assert len(reader.embedded_signatures) == 1
     cert = next(iter(load_certs_from_pemder_data(cert_pem)))
-    return validate_pdf_signature(reader.embedded_signatures[0],
-                                  ValidationContext(trust_roots=[cert]))
+    return pdf.run_sync(lambda: async_validate_pdf_signature(
+        reader.embedded_signatures[0], ValidationContext(trust_roots=[cert])))
 
 
 def test_the_pades_seal_is_intact_valid_trusted_and_covers_the_whole_file(
@@ -106,3 +107,27 @@ def test_the_chinese_text_is_extractable(sealed: tuple[bytes, bytes]) -> None:
     for expected in ("居住证", "李春熙", "成都市锦江区春熙路88号", "有效期限", "2027-11-21",
                      "成都市公安局", "扫描二维码核验"):
         assert expected in text, expected
+
+
+def test_sealing_works_inside_a_running_event_loop(sealed: tuple[bytes, bytes]) -> None:
+    """pyHanko's sync API calls asyncio.run; an async caller must still be able to seal."""
+    content, _ = sealed
+    key = ec.generate_private_key(ec.SECP256R1())
+    other = Department(name="复核部门", credit_code="11510100MB654321XX", region_code="510100",
+                       kind="x", level=3)
+    cert_pem = keys._self_signed(other, key, datetime.now(UTC)).public_bytes(
+        serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+
+    async def caller() -> bytes:
+        return pdf.seal(content, key_pem=key_pem, cert_pem=cert_pem, signer_name="复核部门",
+                        field_name="ReviewSeal")
+
+    twice = asyncio.run(caller())
+    reader = PdfFileReader(io.BytesIO(twice))
+    assert len(reader.embedded_signatures) == 2
+    cert = next(iter(load_certs_from_pemder_data(cert_pem)))
+    status = pdf.run_sync(lambda: async_validate_pdf_signature(
+        reader.embedded_signatures[1], ValidationContext(trust_roots=[cert])))
+    assert status.bottom_line

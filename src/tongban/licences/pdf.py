@@ -10,12 +10,14 @@ font takes about 2.5 s and signing 0.5 s, so a licence's PDF is made once and ke
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import segno
 from fpdf import FPDF
@@ -32,6 +34,7 @@ FONT_PATHS = (
 FONT_FACE_SC = 2  # Simplified Chinese in the Noto Sans CJK collection
 RED = (200, 16, 46)
 FIELD_NAME = "LicenceSeal"
+T = TypeVar("T")
 
 
 class FontMissing(RuntimeError):
@@ -149,7 +152,22 @@ def render_layout(*, document: Mapping[str, Any], field_schema: Mapping[str, Any
     return bytes(pdf.output())
 
 
-def seal(pdf_bytes: bytes, *, key_pem: bytes, cert_pem: bytes, signer_name: str) -> bytes:
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run one of pyHanko's coroutines to completion, also when the calling thread already
+    runs an event loop (pyHanko's sync wrappers call asyncio.run, which then fails)."""
+    async def wrapped() -> T:
+        return await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wrapped())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, wrapped()).result()
+
+
+def seal(pdf_bytes: bytes, *, key_pem: bytes, cert_pem: bytes, signer_name: str,
+         field_name: str = FIELD_NAME) -> bytes:
     """Add a PAdES baseline signature of the department's seal key to the PDF."""
     cert = load_certs_from_pemder_data(cert_pem)
     signing_cert = next(iter(cert))
@@ -159,11 +177,12 @@ def seal(pdf_bytes: bytes, *, key_pem: bytes, cert_pem: bytes, signer_name: str)
         cert_registry=SimpleCertificateStore.from_certs([signing_cert]),
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes))
-    fields.append_signature_field(writer, fields.SigFieldSpec(FIELD_NAME, on_page=0))
+    fields.append_signature_field(writer, fields.SigFieldSpec(field_name, on_page=0))
     meta = signers.PdfSignatureMetadata(
-        field_name=FIELD_NAME, subfilter=SigSeedSubFilter.PADES, md_algorithm="sha256",
+        field_name=field_name, subfilter=SigSeedSubFilter.PADES, md_algorithm="sha256",
         name=signer_name, reason="电子证照签发 / e-licence issued")
-    out = signers.PdfSigner(meta, signer=signer).sign_pdf(writer)
+    pdf_signer = signers.PdfSigner(meta, signer=signer)
+    out = run_sync(lambda: pdf_signer.async_sign_pdf(writer))
     return bytes(out.getvalue())
 
 
