@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # Region this node serves (GB/T 2260), and its display name.
     node_region: str = "510000"
     node_name: str = "tongban"
+    # The address people and peer nodes reach this node at: it goes into licence QR codes
+    # and status-list URIs, so set it before real licences are issued.
+    public_url: str = "http://127.0.0.1:8000"
     # Uploads.
     max_upload_bytes: int = 20 * 1024 * 1024
     # Warnings: a yellow warning when this many working days are left.

@@ -56,7 +56,6 @@ from tongban.licences.schemas import LicenceImportIn
 
 LICENCE_TYP = "licence+jws"
 STATUS_LIST_PATH = "/api/v1/licences/status-lists/"
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 MAX_ALLOCATION_TRIES = 64
 _CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -79,7 +78,7 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 
 def public_url(settings: Settings) -> str:
     """The node's public base URL (TONGBAN_PUBLIC_URL), for status-list and QR links."""
-    return str(getattr(settings, "public_url", None) or DEFAULT_PUBLIC_URL).rstrip("/")
+    return settings.public_url.rstrip("/")
 
 
 def _audit(db_session: Session, actor: Actor, action: str, entity_id: Any, **details: Any
