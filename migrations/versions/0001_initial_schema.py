@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 12:04:14.570358
+Create Date: 2026-11-22 12:50:12.179337
 """
 
 from __future__ import annotations
@@ -45,6 +45,30 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_entries_entity", ["entity", "entity_id"], unique=False)
 
     op.create_table(
+        "calendar_years",
+        sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "source",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("loaded_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("loaded_by", sa.String(length=100), nullable=False),
+        sa.PrimaryKeyConstraint("year", name=op.f("pk_calendar_years")),
+    )
+    op.create_table(
+        "case_number_sequences",
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("last", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("region_code", "day", name=op.f("pk_case_number_sequences")),
+    )
+    op.create_table(
         "catalog_items",
         sa.Column("basic_code", sa.String(length=12), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -61,6 +85,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("name_pinyin", sa.String(length=800), nullable=False),
+        sa.Column("name_initials", sa.String(length=200), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_items")),
@@ -85,6 +111,158 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "federation_anchors",
+        sa.Column("instance", sa.String(length=60), nullable=False),
+        sa.Column("registry_url", sa.String(length=300), nullable=False),
+        sa.Column("authority_kid", sa.String(length=200), nullable=False),
+        sa.Column("authority_x", sa.String(length=60), nullable=False),
+        sa.Column("imported_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("pulled_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_anchors")),
+        sa.UniqueConstraint("instance", name=op.f("uq_federation_anchors_instance")),
+    )
+    op.create_table(
+        "federation_forks",
+        sa.Column("peer_region", sa.String(length=12), nullable=False),
+        sa.Column("detected_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seen_size", sa.BigInteger(), nullable=False),
+        sa.Column("seen_note", sa.Text(), nullable=False),
+        sa.Column("new_size", sa.BigInteger(), nullable=False),
+        sa.Column("new_note", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_forks")),
+    )
+    with op.batch_alter_table("federation_forks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_federation_forks_peer_region"), ["peer_region"], unique=False
+        )
+
+    op.create_table(
+        "federation_inbox",
+        sa.Column("envelope_id", sa.Uuid(), nullable=False),
+        sa.Column("sender", sa.String(length=12), nullable=False),
+        sa.Column("type", sa.String(length=40), nullable=False),
+        sa.Column("case_ref", sa.String(length=64), nullable=True),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("body_sha256", sa.String(length=64), nullable=False),
+        sa.Column("token_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("receipt", sa.Text(), nullable=False),
+        sa.Column("processed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.String(length=200), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("envelope_id", name=op.f("pk_federation_inbox")),
+    )
+    with op.batch_alter_table("federation_inbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_federation_inbox_pending", ["processed_at", "received_at"], unique=False
+        )
+
+    op.create_table(
+        "federation_local_node",
+        sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("endpoint", sa.String(length=300), nullable=False),
+        sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_local_node")),
+    )
+    op.create_table(
+        "federation_members",
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("endpoint", sa.String(length=300), nullable=False),
+        sa.Column("node_key", sa.Text(), nullable=False),
+        sa.Column("trust_list_url", sa.String(length=300), nullable=False),
+        sa.Column(
+            "offered",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("region_code", name=op.f("pk_federation_members")),
+    )
+    op.create_table(
+        "federation_messages",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("envelope_id", sa.Uuid(), nullable=False),
+        sa.Column("direction", sa.String(length=3), nullable=False),
+        sa.Column("peer_region", sa.String(length=12), nullable=False),
+        sa.Column("type", sa.String(length=40), nullable=False),
+        sa.Column("case_ref", sa.String(length=64), nullable=True),
+        sa.Column("user_ref", sa.String(length=64), nullable=True),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("logged_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("body_sha256", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("receipt", sa.Text(), nullable=True),
+        sa.Column("receipt_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_messages")),
+        sa.UniqueConstraint("envelope_id", "direction", name="uq_federation_messages_dir"),
+    )
+    with op.batch_alter_table("federation_messages", schema=None) as batch_op:
+        batch_op.create_index("ix_federation_messages_case", ["case_ref"], unique=False)
+
+    op.create_table(
+        "federation_registries",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("instance", sa.String(length=60), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("token", sa.Text(), nullable=False),
+        sa.Column("issued_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("stored_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_registries")),
+        sa.UniqueConstraint("instance", "version", name="uq_federation_registry"),
+    )
+    op.create_table(
+        "federation_rejections",
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_sender", sa.String(length=200), nullable=True),
+        sa.Column("envelope_id", sa.String(length=64), nullable=True),
+        sa.Column("error", sa.String(length=40), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("body_sha256", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_rejections")),
+    )
+    with op.batch_alter_table("federation_rejections", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_federation_rejections_at"), ["at"], unique=False)
+
+    op.create_table(
+        "federation_witnessed_heads",
+        sa.Column("peer_region", sa.String(length=12), nullable=False),
+        sa.Column("tree_size", sa.BigInteger(), nullable=False),
+        sa.Column("root_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("cosigned_note", sa.Text(), nullable=False),
+        sa.Column("checked_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("peer_region", name=op.f("pk_federation_witnessed_heads")),
+    )
+    op.create_table(
         "identity_people",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("id_number_enc", sa.LargeBinary(), nullable=False),
@@ -104,6 +282,108 @@ def upgrade() -> None:
             batch_op.f("ix_identity_people_home_region"), ["home_region"], unique=False
         )
 
+    op.create_table(
+        "ledger_checkpoints",
+        sa.Column(
+            "tree_size",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("root_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("tree_size", name=op.f("pk_ledger_checkpoints")),
+    )
+    op.create_table(
+        "ledger_entries",
+        sa.Column(
+            "index",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=60), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("source_id", sa.Uuid(), nullable=False),
+        sa.Column("acted_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("index", name=op.f("pk_ledger_entries")),
+        sa.UniqueConstraint("source_id", name=op.f("uq_ledger_entries_source_id")),
+    )
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ledger_entries_leaf_hash"), ["leaf_hash"], unique=False
+        )
+
+    op.create_table(
+        "ledger_head",
+        sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("tree_size", sa.BigInteger(), nullable=False),
+        sa.Column("root_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_head")),
+    )
+    op.create_table(
+        "ledger_nodes",
+        sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("level", "idx", name=op.f("pk_ledger_nodes")),
+    )
+    op.create_table(
+        "licences_serial_counters",
+        sa.Column("type_code", sa.String(length=21), nullable=False),
+        sa.Column("issuer_code", sa.String(length=18), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("next_value", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "type_code", "issuer_code", "year", name=op.f("pk_licences_serial_counters")
+        ),
+    )
+    op.create_table(
+        "licences_status_lists",
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("bits", sa.Integer(), nullable=False),
+        sa.Column("assigned", sa.Integer(), nullable=False),
+        sa.Column("closed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_licences_status_lists")),
+    )
+    op.create_table(
+        "licences_types",
+        sa.Column("code", sa.String(length=21), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("holder_kind", sa.String(length=12), nullable=False),
+        sa.Column("issuer_kind", sa.String(length=40), nullable=False),
+        sa.Column(
+            "field_schema",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "validity",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "item_codes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("reference_only", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_licences_types")),
+        sa.UniqueConstraint("code", name=op.f("uq_licences_types_code")),
+    )
     op.create_table(
         "outbox_messages",
         sa.Column(
@@ -153,6 +433,37 @@ def upgrade() -> None:
     with op.batch_alter_table("catalog_departments", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_catalog_departments_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
+        "federation_result_records",
+        sa.Column("envelope_id", sa.Uuid(), nullable=False),
+        sa.Column("handling_region", sa.String(length=12), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("item_code", sa.String(length=12), nullable=True),
+        sa.Column("item_name", sa.String(length=200), nullable=False),
+        sa.Column("person_id", sa.Uuid(), nullable=True),
+        sa.Column("person_hash", sa.String(length=64), nullable=True),
+        sa.Column("decision", sa.String(length=30), nullable=True),
+        sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "licence_identifiers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("received_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["identity_people.id"],
+            name=op.f("fk_federation_result_records_person_id_identity_people"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_result_records")),
+        sa.UniqueConstraint("envelope_id", name=op.f("uq_federation_result_records_envelope_id")),
+    )
+    with op.batch_alter_table("federation_result_records", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_federation_result_records_person_hash"), ["person_hash"], unique=False
         )
 
     op.create_table(
@@ -245,6 +556,110 @@ def upgrade() -> None:
         sa.UniqueConstraint("username", name=op.f("uq_identity_accounts_username")),
     )
     op.create_table(
+        "licences",
+        sa.Column("identifier", sa.String(length=120), nullable=False),
+        sa.Column("type_code", sa.String(length=21), nullable=False),
+        sa.Column("holder_kind", sa.String(length=12), nullable=False),
+        sa.Column("holder_person_id", sa.Uuid(), nullable=True),
+        sa.Column("holder_enterprise_id", sa.Uuid(), nullable=True),
+        sa.Column("issuer_department_id", sa.Uuid(), nullable=False),
+        sa.Column("kid", sa.String(length=64), nullable=False),
+        sa.Column(
+            "fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "document",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("jws", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=2), nullable=False),
+        sa.Column("status_list_id", sa.Uuid(), nullable=False),
+        sa.Column("status_idx", sa.Integer(), nullable=False),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_until", sa.Date(), nullable=True),
+        sa.Column("issued_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("case_id", sa.Uuid(), nullable=True),
+        sa.Column("imported", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["holder_enterprise_id"],
+            ["identity_enterprises.id"],
+            name=op.f("fk_licences_holder_enterprise_id_identity_enterprises"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["holder_person_id"],
+            ["identity_people.id"],
+            name=op.f("fk_licences_holder_person_id_identity_people"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["issuer_department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_licences_issuer_department_id_catalog_departments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["status_list_id"],
+            ["licences_status_lists.id"],
+            name=op.f("fk_licences_status_list_id_licences_status_lists"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["type_code"],
+            ["licences_types.code"],
+            name=op.f("fk_licences_type_code_licences_types"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_licences")),
+        sa.UniqueConstraint("identifier", name=op.f("uq_licences_identifier")),
+        sa.UniqueConstraint(
+            "status_list_id", "status_idx", name=op.f("uq_licences_status_list_id")
+        ),
+    )
+    with op.batch_alter_table("licences", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_licences_case_id"), ["case_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_licences_holder_enterprise_id"), ["holder_enterprise_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_licences_holder_person_id"), ["holder_person_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_licences_holder_type",
+            ["holder_person_id", "holder_enterprise_id", "type_code"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_licences_issuer_department_id"), ["issuer_department_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_licences_type_code"), ["type_code"], unique=False)
+
+    op.create_table(
+        "licences_department_keys",
+        sa.Column("department_id", sa.Uuid(), nullable=False),
+        sa.Column("kid", sa.String(length=64), nullable=False),
+        sa.Column("purpose", sa.String(length=8), nullable=False),
+        sa.Column("public_key", sa.Text(), nullable=False),
+        sa.Column("private_key_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("retired_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_licences_department_keys_department_id_catalog_departments"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_licences_department_keys")),
+        sa.UniqueConstraint("kid", name=op.f("uq_licences_department_keys_kid")),
+    )
+    with op.batch_alter_table("licences_department_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_licences_department_keys_current", ["department_id", "purpose"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_licences_department_keys_department_id"), ["department_id"], unique=False
+        )
+
+    op.create_table(
         "catalog_implementation_versions",
         sa.Column("implementation_id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -291,7 +706,12 @@ def upgrade() -> None:
     op.create_table(
         "catalog_search",
         sa.Column("implementation_id", sa.Uuid(), nullable=False),
+        sa.Column("implementation_code", sa.String(length=31), nullable=False),
         sa.Column("version_id", sa.Uuid(), nullable=False),
+        sa.Column("basic_code", sa.String(length=12), nullable=False),
+        sa.Column("item_name", sa.String(length=200), nullable=False),
+        sa.Column("department_name", sa.String(length=200), nullable=False),
+        sa.Column("region_name", sa.String(length=100), nullable=False),
         sa.Column("region_code", sa.String(length=12), nullable=False),
         sa.Column("department_id", sa.Uuid(), nullable=False),
         sa.Column("item_type", sa.String(length=20), nullable=False),
@@ -334,6 +754,12 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_catalog_search_region_code"), ["region_code"], unique=False
         )
+        batch_op.create_index(
+            "ix_catalog_search_region_prefix",
+            ["region_code"],
+            unique=False,
+            postgresql_ops={"region_code": "varchar_pattern_ops"},
+        )
         if op.get_bind().dialect.name == "postgresql":
             batch_op.create_index(
                 "ix_catalog_search_text_trgm",
@@ -343,6 +769,28 @@ def upgrade() -> None:
                 postgresql_ops={"text": "gin_trgm_ops"},
             )
 
+    op.create_table(
+        "federation_joint_cases",
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("applicant_account_id", sa.Uuid(), nullable=True),
+        sa.Column("applicant_person_id", sa.Uuid(), nullable=True),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["applicant_account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_federation_joint_cases_applicant_account_id_identity_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["applicant_person_id"],
+            ["identity_people.id"],
+            name=op.f("fk_federation_joint_cases_applicant_person_id_identity_people"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_joint_cases")),
+    )
     op.create_table(
         "identity_account_roles",
         sa.Column("account_id", sa.Uuid(), nullable=False),
@@ -432,6 +880,301 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "licences_pdfs",
+        sa.Column("licence_id", sa.Uuid(), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["licence_id"], ["licences.id"], name=op.f("fk_licences_pdfs_licence_id_licences")
+        ),
+        sa.PrimaryKeyConstraint("licence_id", name=op.f("pk_licences_pdfs")),
+    )
+    op.create_table(
+        "licences_status_changes",
+        sa.Column("licence_id", sa.Uuid(), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("from_status", sa.String(length=2), nullable=True),
+        sa.Column("to_status", sa.String(length=2), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("actor_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["licence_id"],
+            ["licences.id"],
+            name=op.f("fk_licences_status_changes_licence_id_licences"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_licences_status_changes")),
+    )
+    with op.batch_alter_table("licences_status_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_licences_status_changes_licence_id"), ["licence_id"], unique=False
+        )
+
+    op.create_table(
+        "web_drafts",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("implementation_code", sa.String(length=31), nullable=False),
+        sa.Column(
+            "form",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "materials",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("case_number", sa.String(length=32), nullable=True),
+        sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_web_drafts_account_id_identity_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_drafts")),
+        sa.UniqueConstraint("key", name=op.f("uq_web_drafts_key")),
+    )
+    with op.batch_alter_table("web_drafts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_drafts_account_id"), ["account_id"], unique=False)
+
+    op.create_table(
+        "web_ratings",
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("score BETWEEN 1 AND 5", name=op.f("ck_web_ratings_score_range")),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_web_ratings_account_id_identity_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_ratings")),
+        sa.UniqueConstraint("case_number", name=op.f("uq_web_ratings_case_number")),
+    )
+    op.create_table(
+        "cases",
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("parent_case_id", sa.Uuid(), nullable=True),
+        sa.Column("workflow", sa.String(length=20), nullable=False),
+        sa.Column("implementation_version_id", sa.Uuid(), nullable=True),
+        sa.Column("implementation_code", sa.String(length=31), nullable=True),
+        sa.Column("item_code", sa.String(length=12), nullable=True),
+        sa.Column("item_name", sa.String(length=200), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("receiving_region_code", sa.String(length=12), nullable=False),
+        sa.Column("applicant_person_id", sa.Uuid(), nullable=True),
+        sa.Column("applicant_enterprise_id", sa.Uuid(), nullable=True),
+        sa.Column("applicant_account_id", sa.Uuid(), nullable=True),
+        sa.Column("applicant_name", sa.String(length=200), nullable=False),
+        sa.Column("submitted_by_account_id", sa.Uuid(), nullable=True),
+        sa.Column("agent_authorisation_id", sa.Uuid(), nullable=True),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("state", sa.String(length=30), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "form_data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("idempotency_key", sa.String(length=100), nullable=True),
+        sa.Column("submitted_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decision", sa.String(length=30), nullable=True),
+        sa.Column("decision_reason", sa.Text(), nullable=True),
+        sa.Column("legal_days", sa.Integer(), nullable=False),
+        sa.Column("promised_days", sa.Integer(), nullable=False),
+        sa.Column("legal_due_date", sa.Date(), nullable=True),
+        sa.Column("promised_due_date", sa.Date(), nullable=True),
+        sa.Column("due_provisional", sa.Boolean(), nullable=False),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("paused_days_total", sa.Integer(), nullable=False),
+        sa.Column("extension_days_total", sa.Integer(), nullable=False),
+        sa.Column("warning_level", sa.String(length=8), nullable=False),
+        sa.Column("deemed_accepted", sa.Boolean(), nullable=False),
+        sa.Column("deemed_accepted_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "deficient_materials",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("deficiency_promise_date", sa.Date(), nullable=True),
+        sa.Column("deficiency_missed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_event_seq", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_authorisation_id"],
+            ["identity_agent_authorisations.id"],
+            name=op.f("fk_cases_agent_authorisation_id_identity_agent_authorisations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["applicant_account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_cases_applicant_account_id_identity_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["applicant_enterprise_id"],
+            ["identity_enterprises.id"],
+            name=op.f("fk_cases_applicant_enterprise_id_identity_enterprises"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["applicant_person_id"],
+            ["identity_people.id"],
+            name=op.f("fk_cases_applicant_person_id_identity_people"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_cases_department_id_catalog_departments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["implementation_version_id"],
+            ["catalog_implementation_versions.id"],
+            name=op.f("fk_cases_implementation_version_id_catalog_implementation_versions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_case_id"], ["cases.id"], name=op.f("fk_cases_parent_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["submitted_by_account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_cases_submitted_by_account_id_identity_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
+        sa.UniqueConstraint("number", name=op.f("uq_cases_number")),
+        sa.UniqueConstraint(
+            "submitted_by_account_id", "idempotency_key", name="uq_cases_idempotency"
+        ),
+    )
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_cases_applicant_account_id"), ["applicant_account_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_cases_applicant_enterprise_id"),
+            ["applicant_enterprise_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_cases_applicant_person_id"), ["applicant_person_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_cases_dept_state_due", ["department_id", "state", "promised_due_date"], unique=False
+        )
+        batch_op.create_index(
+            "ix_cases_dept_warning", ["department_id", "warning_level"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_cases_item_code"), ["item_code"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_cases_parent_case_id"), ["parent_case_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_cases_region_state_due", ["region_code", "state", "promised_due_date"], unique=False
+        )
+        batch_op.create_index(
+            "ix_cases_region_warning", ["region_code", "warning_level"], unique=False
+        )
+        batch_op.create_index("ix_cases_state_due", ["state", "promised_due_date"], unique=False)
+        batch_op.create_index("ix_cases_state_submitted", ["state", "submitted_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_cases_submitted_by_account_id"),
+            ["submitted_by_account_id"],
+            unique=False,
+        )
+        batch_op.create_index("ix_cases_warning_level", ["warning_level"], unique=False)
+
+    op.create_table(
+        "federation_forwarded_cases",
+        sa.Column("mode", sa.String(length=24), nullable=False),
+        sa.Column("handling_region", sa.String(length=12), nullable=False),
+        sa.Column("implementation_code", sa.String(length=31), nullable=False),
+        sa.Column("item_name", sa.String(length=200), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("applicant_account_id", sa.Uuid(), nullable=True),
+        sa.Column("applicant_person_id", sa.Uuid(), nullable=True),
+        sa.Column("applicant_name", sa.String(length=200), nullable=False),
+        sa.Column("received_by_account_id", sa.Uuid(), nullable=True),
+        sa.Column("joint_case_id", sa.Uuid(), nullable=True),
+        sa.Column("role_in_joint", sa.String(length=40), nullable=True),
+        sa.Column("state", sa.String(length=30), nullable=False),
+        sa.Column("remote_case_number", sa.String(length=32), nullable=True),
+        sa.Column("remote_case_id", sa.String(length=64), nullable=True),
+        sa.Column("last_remote_seq", sa.Integer(), nullable=False),
+        sa.Column("decision", sa.String(length=30), nullable=True),
+        sa.Column(
+            "form_data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "materials",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "licences",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("delivered_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("purged_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_event_seq", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["applicant_account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_federation_forwarded_cases_applicant_account_id_identity_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["applicant_person_id"],
+            ["identity_people.id"],
+            name=op.f("fk_federation_forwarded_cases_applicant_person_id_identity_people"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["joint_case_id"],
+            ["federation_joint_cases.id"],
+            name=op.f("fk_federation_forwarded_cases_joint_case_id_federation_joint_cases"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_forwarded_cases")),
+    )
+    with op.batch_alter_table("federation_forwarded_cases", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_federation_forwarded_cases_applicant_account_id"),
+            ["applicant_account_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_federation_forwarded_cases_applicant_person_id"),
+            ["applicant_person_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_federation_forwarded_cases_handling_region"),
+            ["handling_region"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_federation_forwarded_cases_joint_case_id"),
+            ["joint_case_id"],
+            unique=False,
+        )
+
+    op.create_table(
         "identity_sessions",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=False),
@@ -459,15 +1202,278 @@ def upgrade() -> None:
             batch_op.f("ix_identity_sessions_account_id"), ["account_id"], unique=False
         )
 
+    op.create_table(
+        "case_deliveries",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("method", sa.String(length=12), nullable=False),
+        sa.Column("tracking_number", sa.String(length=60), nullable=True),
+        sa.Column("carrier", sa.String(length=60), nullable=True),
+        sa.Column("pickup_window", sa.String(length=200), nullable=True),
+        sa.Column("licence_reference", sa.String(length=200), nullable=True),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_deliveries_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_deliveries")),
+    )
+    with op.batch_alter_table("case_deliveries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_deliveries_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "case_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("actor_role", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("from_state", sa.String(length=30), nullable=True),
+        sa.Column("to_state", sa.String(length=30), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_events_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_events")),
+        sa.UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),
+    )
+    op.create_table(
+        "case_extensions",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("by_account_id", sa.Uuid(), nullable=True),
+        sa.Column("by_name", sa.String(length=100), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_extensions_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_extensions")),
+    )
+    with op.batch_alter_table("case_extensions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_extensions_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "case_materials",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("material_code", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=12), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("size", sa.BigInteger(), nullable=True),
+        sa.Column("content_type", sa.String(length=100), nullable=True),
+        sa.Column("filename", sa.String(length=255), nullable=True),
+        sa.Column("reference", sa.String(length=200), nullable=True),
+        sa.Column("supplied_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("supplied_by", sa.Uuid(), nullable=True),
+        sa.Column("superseded_by", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_materials_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by"],
+            ["case_materials.id"],
+            name=op.f("fk_case_materials_superseded_by_case_materials"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_materials")),
+    )
+    with op.batch_alter_table("case_materials", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_materials_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "case_pauses",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=30), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("started_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("working_days", sa.Integer(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_pauses_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_pauses")),
+    )
+    with op.batch_alter_table("case_pauses", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_pauses_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "case_payments",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("method", sa.String(length=30), nullable=False),
+        sa.Column("adapter", sa.String(length=30), nullable=False),
+        sa.Column("reference", sa.String(length=100), nullable=False),
+        sa.Column("paid_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_payments_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_payments")),
+    )
+    with op.batch_alter_table("case_payments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_payments_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "case_supplement_notices",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "items",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("before_acceptance", sa.Boolean(), nullable=False),
+        sa.Column("issued_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("issued_by", sa.Uuid(), nullable=True),
+        sa.Column("answered_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_supplement_notices_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_supplement_notices")),
+    )
+    with op.batch_alter_table("case_supplement_notices", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_case_supplement_notices_case_id"), ["case_id"], unique=False
+        )
+
+    op.create_table(
+        "federation_case_links",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("peer_region", sa.String(length=12), nullable=False),
+        sa.Column("peer_case_ref", sa.String(length=64), nullable=False),
+        sa.Column("mode", sa.String(length=24), nullable=False),
+        sa.Column("home_region", sa.String(length=12), nullable=True),
+        sa.Column("opened_by", sa.Uuid(), nullable=False),
+        sa.Column(
+            "licences_sent",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("result_sent_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_federation_case_links_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_case_links")),
+        sa.UniqueConstraint("case_id", name=op.f("uq_federation_case_links_case_id")),
+    )
+    op.create_table(
+        "federation_forwarded_case_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("forwarded_case_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_name", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("state", sa.String(length=30), nullable=False),
+        sa.Column("remote_seq", sa.Integer(), nullable=True),
+        sa.Column("envelope_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["forwarded_case_id"],
+            ["federation_forwarded_cases.id"],
+            name=op.f(
+                "fk_federation_forwarded_case_events_forwarded_case_id_federation_forwarded_cases"
+            ),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_forwarded_case_events")),
+        sa.UniqueConstraint("forwarded_case_id", "seq", name="uq_federation_fce_seq"),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("federation_forwarded_case_events")
+    op.drop_table("federation_case_links")
+    with op.batch_alter_table("case_supplement_notices", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_supplement_notices_case_id"))
+
+    op.drop_table("case_supplement_notices")
+    with op.batch_alter_table("case_payments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_payments_case_id"))
+
+    op.drop_table("case_payments")
+    with op.batch_alter_table("case_pauses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_pauses_case_id"))
+
+    op.drop_table("case_pauses")
+    with op.batch_alter_table("case_materials", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_materials_case_id"))
+
+    op.drop_table("case_materials")
+    with op.batch_alter_table("case_extensions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_extensions_case_id"))
+
+    op.drop_table("case_extensions")
+    op.drop_table("case_events")
+    with op.batch_alter_table("case_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_deliveries_case_id"))
+
+    op.drop_table("case_deliveries")
     with op.batch_alter_table("identity_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_sessions_account_id"))
 
     op.drop_table("identity_sessions")
+    with op.batch_alter_table("federation_forwarded_cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_federation_forwarded_cases_joint_case_id"))
+        batch_op.drop_index(batch_op.f("ix_federation_forwarded_cases_handling_region"))
+        batch_op.drop_index(batch_op.f("ix_federation_forwarded_cases_applicant_person_id"))
+        batch_op.drop_index(batch_op.f("ix_federation_forwarded_cases_applicant_account_id"))
+
+    op.drop_table("federation_forwarded_cases")
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_warning_level")
+        batch_op.drop_index(batch_op.f("ix_cases_submitted_by_account_id"))
+        batch_op.drop_index("ix_cases_state_submitted")
+        batch_op.drop_index("ix_cases_state_due")
+        batch_op.drop_index("ix_cases_region_warning")
+        batch_op.drop_index("ix_cases_region_state_due")
+        batch_op.drop_index(batch_op.f("ix_cases_parent_case_id"))
+        batch_op.drop_index(batch_op.f("ix_cases_item_code"))
+        batch_op.drop_index("ix_cases_dept_warning")
+        batch_op.drop_index("ix_cases_dept_state_due")
+        batch_op.drop_index(batch_op.f("ix_cases_applicant_person_id"))
+        batch_op.drop_index(batch_op.f("ix_cases_applicant_enterprise_id"))
+        batch_op.drop_index(batch_op.f("ix_cases_applicant_account_id"))
+
+    op.drop_table("cases")
+    op.drop_table("web_ratings")
+    with op.batch_alter_table("web_drafts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_drafts_account_id"))
+
+    op.drop_table("web_drafts")
+    with op.batch_alter_table("licences_status_changes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_licences_status_changes_licence_id"))
+
+    op.drop_table("licences_status_changes")
+    op.drop_table("licences_pdfs")
     with op.batch_alter_table("identity_staff_scopes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_staff_scopes_account_id"))
 
@@ -478,11 +1484,15 @@ def downgrade() -> None:
 
     op.drop_table("identity_agent_authorisations")
     op.drop_table("identity_account_roles")
+    op.drop_table("federation_joint_cases")
     with op.batch_alter_table("catalog_search", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_catalog_search_text_trgm",
             postgresql_using="gin",
             postgresql_ops={"text": "gin_trgm_ops"},
+        )
+        batch_op.drop_index(
+            "ix_catalog_search_region_prefix", postgresql_ops={"region_code": "varchar_pattern_ops"}
         )
         batch_op.drop_index(batch_op.f("ix_catalog_search_region_code"))
         batch_op.drop_index(
@@ -503,6 +1513,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_catalog_implementation_versions_implementation_id"))
 
     op.drop_table("catalog_implementation_versions")
+    with op.batch_alter_table("licences_department_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_licences_department_keys_department_id"))
+        batch_op.drop_index("ix_licences_department_keys_current")
+
+    op.drop_table("licences_department_keys")
+    with op.batch_alter_table("licences", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_licences_type_code"))
+        batch_op.drop_index(batch_op.f("ix_licences_issuer_department_id"))
+        batch_op.drop_index("ix_licences_holder_type")
+        batch_op.drop_index(batch_op.f("ix_licences_holder_person_id"))
+        batch_op.drop_index(batch_op.f("ix_licences_holder_enterprise_id"))
+        batch_op.drop_index(batch_op.f("ix_licences_case_id"))
+
+    op.drop_table("licences")
     op.drop_table("identity_accounts")
     with op.batch_alter_table("catalog_implementations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_implementations_region_code"))
@@ -515,6 +1539,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_identity_enterprises_region_code"))
 
     op.drop_table("identity_enterprises")
+    with op.batch_alter_table("federation_result_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_federation_result_records_person_hash"))
+
+    op.drop_table("federation_result_records")
     with op.batch_alter_table("catalog_departments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_departments_region_code"))
 
@@ -523,15 +1551,48 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_messages_pending")
 
     op.drop_table("outbox_messages")
+    op.drop_table("licences_types")
+    op.drop_table("licences_status_lists")
+    op.drop_table("licences_serial_counters")
+    op.drop_table("ledger_nodes")
+    op.drop_table("ledger_head")
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_entries_leaf_hash"))
+
+    op.drop_table("ledger_entries")
+    op.drop_table("ledger_checkpoints")
     with op.batch_alter_table("identity_people", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_people_home_region"))
 
     op.drop_table("identity_people")
+    op.drop_table("federation_witnessed_heads")
+    with op.batch_alter_table("federation_rejections", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_federation_rejections_at"))
+
+    op.drop_table("federation_rejections")
+    op.drop_table("federation_registries")
+    with op.batch_alter_table("federation_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_federation_messages_case")
+
+    op.drop_table("federation_messages")
+    op.drop_table("federation_members")
+    op.drop_table("federation_local_node")
+    with op.batch_alter_table("federation_inbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_federation_inbox_pending")
+
+    op.drop_table("federation_inbox")
+    with op.batch_alter_table("federation_forks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_federation_forks_peer_region"))
+
+    op.drop_table("federation_forks")
+    op.drop_table("federation_anchors")
     with op.batch_alter_table("catalog_regions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_regions_parent_code"))
 
     op.drop_table("catalog_regions")
     op.drop_table("catalog_items")
+    op.drop_table("case_number_sequences")
+    op.drop_table("calendar_years")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entries_entity")
         batch_op.drop_index(batch_op.f("ix_audit_entries_at"))
