@@ -35,10 +35,18 @@ def jobs() -> list[NamedJob]:
     from tongban.federation import worker as federation
 
     return [NamedJob("cases", cases_job),
+            NamedJob("ledger", _ledger_job),
             NamedJob("federation.registry", federation.registry_job),
             NamedJob("federation.deliver", federation.deliver_job),
             NamedJob("federation.inbox", federation.inbox_job),
             NamedJob("federation.witness", federation.witness_job)]
+
+
+def _ledger_job(session: Session, settings: Settings) -> int:
+    """Append what the outbox holds for the log and sign a checkpoint (about once a tick)."""
+    from tongban.ledger.service import run_once
+
+    return run_once(db_session=session, settings=settings).appended
 
 
 def tick(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:
