@@ -161,7 +161,7 @@ def _materials(settings: Settings, given: list[Any]) -> tuple[list[dict[str, Any
     return inline, kept
 
 
-def _target(db_session: Session, implementation_code: str, mode: str
+def _target(db_session: Session, implementation_code: str, mode: str, me: str
             ) -> tuple[registry.NodeEntry, str]:
     """The node that handles an implementation across regions, and the item's name."""
     reg = registry.current(db_session=db_session)
@@ -170,6 +170,9 @@ def _target(db_session: Session, implementation_code: str, mode: str
         raise InvalidInput("联邦中没有节点跨域办理该事项 / no node offers this implementation "
                            "across regions", code="not_offered",
                            details={"implementation_code": implementation_code})
+    if entry.region_code == me and mode != "joint":
+        raise InvalidInput("本节点事项请直接申请 / apply for this node's own items directly",
+                           code="local_item")
     name = implementation_code
     try:
         version = catalog.get_current_version(db_session=db_session,
@@ -200,10 +203,10 @@ def forward(*, db_session: Session, settings: Settings, actor: Actor, data: Forw
             now: datetime | None = None) -> ForwardedCaseOut:
     """Receive an application for another node's implementation and forward it there."""
     now = now or utcnow()
-    entry, name = _target(db_session, data.implementation_code, data.mode)
-    if entry.region_code == settings.node_region:
-        raise InvalidInput("本节点事项请直接申请 / apply for this node's own items directly",
-                           code="local_item")
+    if data.mode == "receive_and_forward" and not actor.has("clerk"):
+        raise Forbidden("异地代收须由窗口人员办理 / only a window clerk receives for another "
+                        "region", details={"required_roles": ["clerk"]})
+    entry, name = _target(db_session, data.implementation_code, data.mode, settings.node_region)
     checks = (_check_window(actor, data.checks, settings)
               if data.mode == "receive_and_forward" else None)
     fc = _open_forwarded(db_session, settings, actor, mode=data.mode, entry=entry, name=name,
@@ -273,7 +276,8 @@ def open_joint(*, db_session: Session, settings: Settings, actor: Actor, data: J
     db_session.add(joint)
     db_session.flush()
     for task in data.tasks:
-        entry, name = _target(db_session, task.implementation_code, "joint")
+        entry, name = _target(db_session, task.implementation_code, "joint",
+                              settings.node_region)
         fc = _open_forwarded(db_session, settings, actor, mode="joint", entry=entry, name=name,
                              implementation_code=task.implementation_code,
                              form_data=task.form_data, person_id=data.person_id, materials=[],

@@ -31,16 +31,15 @@ API = "/api/v1/federation"
 BATCH = 200
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
-_local = threading.local()
+_override: list[httpx.Client] = []
 _default: httpx.Client | None = None
 _default_lock = threading.Lock()
 
 
 def client() -> httpx.Client:
-    """The HTTP client of this thread's current context (default: a shared one)."""
-    chosen: httpx.Client | None = getattr(_local, "client", None)
-    if chosen is not None:
-        return chosen
+    """The HTTP client federation traffic goes through (default: one shared per process)."""
+    if _override:
+        return _override[-1]
     global _default
     with _default_lock:
         if _default is None:
@@ -50,13 +49,12 @@ def client() -> httpx.Client:
 
 @contextmanager
 def use_client(http: httpx.Client) -> Iterator[httpx.Client]:
-    """Route this thread's federation traffic through `http` (tests, the benchmark)."""
-    previous = getattr(_local, "client", None)
-    _local.client = http
+    """Route this process's federation traffic through `http` (tests, the benchmark)."""
+    _override.append(http)
     try:
         yield http
     finally:
-        _local.client = previous
+        _override.remove(http)
 
 
 @dataclass
