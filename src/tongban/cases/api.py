@@ -104,10 +104,12 @@ def list_cases(
     applicant_enterprise_id: uuid.UUID | None = None, due_before: date | None = None,
     kind: str | None = Query(default=None, pattern=r"^(single|bundle|task)$"),
     parent_case_id: uuid.UUID | None = None,
-    cursor: str | None = Query(default=None, max_length=64),
+    cursor: str | None = Query(default=None, max_length=96),
     limit: int = Query(default=50, ge=1, le=200),
+    order: str = Query(default="new", pattern=r"^(new|due)$"),
 ) -> CasePage:
-    """Cases the caller may see, newest first; pass `next_cursor` back for the next page."""
+    """Cases the caller may see, newest first (`order=due`: earliest promised due date
+    first); pass `next_cursor` back, with the same order, for the next page."""
     filters = service.CaseFilters(
         state=state, department_id=department_id, region=region, item_code=item_code,
         warning_level=warning_level, applicant_person_id=applicant_person_id,
@@ -115,7 +117,7 @@ def list_cases(
         parent_case_id=parent_case_id,
     )
     rows, next_cursor = service.list_cases(db_session=db, actor=actor, filters=filters,
-                                           cursor=cursor, limit=limit)
+                                           cursor=cursor, limit=limit, order=order)
     return CasePage(items=[summary(c) for c in rows], next_cursor=next_cursor)
 
 

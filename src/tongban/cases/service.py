@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import jsonschema
 import rfc8785
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -58,6 +58,8 @@ from tongban.cases.schemas import (
 from tongban.cases.workflow import (
     BEFORE_ACCEPTANCE,
     CLOCK_RUNNING_STATES,
+    CLOSED_STATES,
+    DECIDED_STATES,
     Action,
     Clock,
     State,
@@ -1206,18 +1208,97 @@ def decode_cursor(cursor: str) -> uuid.UUID:
                            details=[{"field": "cursor", "message": "invalid"}]) from None
 
 
+def encode_due_cursor(due: date | None, case_id: uuid.UUID) -> str:
+    """The position (promised due date, id) of the last case of a due-date page."""
+    text = f"{due.isoformat() if due else '-'}~{case_id.hex}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_due_cursor(cursor: str) -> tuple[date | None, uuid.UUID]:
+    """(due date or None, id) from encode_due_cursor, or InvalidInput."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        due_text, _, id_hex = text.partition("~")
+        due = None if due_text == "-" else date.fromisoformat(due_text)
+        return due, uuid.UUID(hex=id_hex)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("分页游标无效 / invalid cursor",
+                           details=[{"field": "cursor", "message": "invalid"}]) from None
+
+
+def _after_due(due: date | None, case_id: uuid.UUID) -> ColumnElement[bool]:
+    """Cases after (due, id) in the order: due date ascending, no due date last, then id."""
+    if due is None:
+        return and_(Case.promised_due_date.is_(None), Case.id > case_id)
+    return or_(Case.promised_due_date > due,
+               and_(Case.promised_due_date == due, Case.id > case_id),
+               Case.promised_due_date.is_(None))
+
+
+# How a page of cases is ordered: "new" (newest first, the default) or "due" (the
+# earliest promised due date first, cases without one last). Each has its own cursor.
+CASE_ORDERS = ("new", "due")
+
+
 def list_cases(
     *, db_session: Session, actor: Actor, filters: CaseFilters, cursor: str | None = None,
-    limit: int = 50,
+    limit: int = 50, order: str = "new",
 ) -> tuple[list[Case], str | None]:
-    """Cases the caller may see, newest first, one keyset page at a time."""
+    """Cases the caller may see, newest first (or by due date), one keyset page at a time."""
+    if order not in CASE_ORDERS:
+        raise InvalidInput("排序方式无效 / unknown order",
+                           details=[{"field": "order", "message": f"{'|'.join(CASE_ORDERS)}"}])
     limit = max(1, min(limit, 200))
     stmt = select(Case).where(visible_clause(actor), *_filter_clauses(filters))
-    if cursor:
-        stmt = stmt.where(Case.id < decode_cursor(cursor))
-    rows = list(db_session.scalars(stmt.order_by(Case.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    if order == "due":
+        if cursor:
+            stmt = stmt.where(_after_due(*decode_due_cursor(cursor)))
+        stmt = stmt.order_by(Case.promised_due_date.asc().nulls_last(), Case.id.asc())
+    else:
+        if cursor:
+            stmt = stmt.where(Case.id < decode_cursor(cursor))
+        stmt = stmt.order_by(Case.id.desc())
+    rows = list(db_session.scalars(stmt.limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    next_cursor = (encode_due_cursor(last.promised_due_date, last.id) if order == "due"
+                   else encode_cursor(last.id))
     return rows[:limit], next_cursor
+
+
+@dataclass(frozen=True)
+class CaseCount:
+    """How many visible cases one department has in one state at one warning level."""
+
+    department_id: uuid.UUID | None
+    state: str
+    warning_level: str
+    count: int
+
+
+def counts_by(*, db_session: Session, actor: Actor, filters: CaseFilters | None = None
+              ) -> list[CaseCount]:
+    """Supervision: the caller's visible cases counted per department, state and warning,
+    one grouped query (no rows loaded), so a dashboard stays cheap on many cases."""
+    columns = (Case.department_id, Case.state, Case.warning_level)
+    stmt = (select(*columns, func.count())
+            .where(visible_clause(actor), *_filter_clauses(filters or CaseFilters()))
+            .group_by(*columns))
+    return [CaseCount(department_id=d, state=s, warning_level=w, count=int(n))
+            for d, s, w, n in db_session.execute(stmt)]
+
+
+def list_overdue(*, db_session: Session, actor: Actor, today: date, limit: int = 50
+                 ) -> list[Case]:
+    """Supervision: open cases past their promised due date, the most overdue first."""
+    finished = [str(s) for s in DECIDED_STATES | CLOSED_STATES]
+    stmt = (select(Case)
+            .where(visible_clause(actor), Case.promised_due_date < today,
+                   Case.state.not_in(finished))
+            .order_by(Case.promised_due_date.asc(), Case.id.asc())
+            .limit(max(1, min(limit, 200))))
+    return list(db_session.scalars(stmt))
 
 
 def region_in_scope(actor: Actor, region_code: str) -> bool:
