@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -82,11 +84,18 @@ def test_any_single_character_change_is_detected(body: str, data: st.DataObject)
     assert not mod37_36_is_valid(changed)
 
 
-@given(body=st.text(alphabet=ALPHABET, min_size=2, max_size=60), data=st.data())
-def test_adjacent_transpositions_are_detected(body: str, data: st.DataObject) -> None:
-    full = body + mod37_36_check_char(body)
-    i = data.draw(st.integers(0, len(full) - 2))
-    if full[i] == full[i + 1]:
-        return
-    swapped = full[:i] + full[i + 1] + full[i] + full[i + 2:]
-    assert not mod37_36_is_valid(swapped)
+def test_almost_every_adjacent_transposition_is_detected() -> None:
+    """A hybrid ISO 7064 system catches every single substitution, but not quite every
+    adjacent transposition (e.g. 9BYX4138EFWIJ and 9BXY4138EFWIJ both check): over a
+    fixed sample, fewer than 1 in 200 swaps of distinct characters go unnoticed."""
+    rng = random.Random(7064)
+    undetected = trials = 0
+    while trials < 5000:
+        body = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(2, 40)))
+        full = body + mod37_36_check_char(body)
+        i = rng.randrange(len(full) - 1)
+        if full[i] == full[i + 1]:
+            continue
+        trials += 1
+        undetected += mod37_36_is_valid(full[:i] + full[i + 1] + full[i] + full[i + 2:])
+    assert undetected < trials / 200
