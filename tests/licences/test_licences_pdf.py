@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,7 +125,9 @@ def test_sealing_works_inside_a_running_event_loop(sealed: tuple[bytes, bytes]) 
         return pdf.seal(content, key_pem=key_pem, cert_pem=cert_pem, signer_name="复核部门",
                         field_name="ReviewSeal")
 
-    twice = asyncio.run(caller())
+    # A thread of its own: a browser test in this worker may have left a loop running here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        twice = pool.submit(asyncio.run, caller()).result()
     reader = PdfFileReader(io.BytesIO(twice))
     assert len(reader.embedded_signatures) == 2
     cert = next(iter(load_certs_from_pemder_data(cert_pem)))
