@@ -234,6 +234,10 @@ def up(nodes: int = typer.Option(3, "--nodes", min=1, max=3),
     specs = demo.prepare(base=directory, count=nodes, base_port=base_port, say=console.print)
     if seed_only:
         return
+    def _stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the children too, like Ctrl-C
+
+    signal.signal(signal.SIGTERM, _stop)
     procs = [demo.start(spec) for spec in specs]
     try:
         for spec in specs:

@@ -94,12 +94,20 @@ def small_catalog(regions: set[str]) -> dict[str, Any]:
 
 
 def seed_node(*, db_session: Session, settings: Settings, catalog_doc: dict[str, Any],
-              node_regions: tuple[str, ...],
-              people: tuple[tuple[str, str, str, str, int], ...]) -> list[tuple[str, str]]:
-    """Seed one node; returns (role, login) of its accounts."""
+              people: tuple[tuple[str, str, str, str, int], ...],
+              regions: list[tuple[str, str, int, str | None]] | None = None
+              ) -> list[tuple[str, str]]:
+    """Seed one node; returns (role, login) of its accounts. `regions` (code, name,
+    level, parent) replaces the full GB/T 2260 table when only a few are needed."""
     from datetime import date
 
-    catalog.load_regions(db_session=db_session)
+    from tongban.catalog.models import Region
+
+    if regions is None:
+        catalog.load_regions(db_session=db_session)
+    for code, name, level, parent in regions or []:
+        db_session.add(Region(code=code, name=name, level=level, parent_code=parent))
+        db_session.flush()
     catalog_exchange.import_document(db_session=db_session, doc=catalog_doc, actor=SYSTEM_ACTOR)
     licences.load_licence_types(db_session=db_session)
     logins = []
@@ -119,28 +127,31 @@ def seed_node(*, db_session: Session, settings: Settings, catalog_doc: dict[str,
                                 password=PASSWORD, display_name=f"{short} {role}",
                                 roles=[role], scopes=[(region, None)])
         logins.append((role, username))
-    del node_regions
     return logins
 
 
-def prepare(*, base: Path, count: int, base_port: int,
+def prepare(*, base: Path, count: int, base_port: int = 8101, ports: list[int] | None = None,
+            catalog_doc: dict[str, Any] | None = None,
+            regions: list[tuple[str, str, int, str | None]] | None = None,
             say: Any = lambda *_a: None) -> list[LocalNodeSpec]:
     """Build `count` nodes under `base` and federate them (the first is the authority)."""
     if not 1 <= count <= len(NODES):
         raise ValueError(f"a local federation has 1..{len(NODES)} nodes")
     import_all_models()
     chosen = NODES[:count]
-    catalog_doc = small_catalog({r for _, _, regions, _ in chosen for r in regions})
+    catalog_doc = catalog_doc or small_catalog(
+        {r for _, _, node_regions, _ in chosen for r in node_regions})
+    ports = ports or [base_port + i for i in range(count)]
     specs = []
-    for i, (region, name, regions, people) in enumerate(chosen):
-        spec = LocalNodeSpec(region=region, name=name, port=base_port + i,
+    for i, (region, name, _regions, people) in enumerate(chosen):
+        spec = LocalNodeSpec(region=region, name=name, port=ports[i],
                              root=base / f"node-{region}")
         spec.root.mkdir(parents=True, exist_ok=True)
         engine = _fresh_engine(spec)
         say(f"seeding {name} ({region}) …")
         with transaction(make_sessionmaker(engine)) as session:
             seed_node(db_session=session, settings=spec.settings, catalog_doc=catalog_doc,
-                      node_regions=regions, people=people)
+                      people=people, regions=regions)
             registry.init_node(db_session=session, settings=spec.settings, endpoint=spec.url,
                                name=name)
         engine.dispose()
