@@ -2,12 +2,15 @@
 
 Two regions with staff: 成都市 (the implementations live there) and 南京市 (a clerk whose
 scope does not cover 成都, to prove scoping). Passwords are the same for every account.
+The licence types are loaded; 居住证申领(成都) issues the 居住证 e-licence on approval
+(its form gives the name and residence address; the officer completes ethnicity and
+household address). The agent 王代办 may act for 李四 (recorded at the 成都 window).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +22,7 @@ from tongban.config import Settings
 from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR
 from tongban.identity.ids import make_resident_id, make_uscc
+from tongban.licences import service as licences
 
 PASSWORD = "correct-horse-42"
 REGIONS = [
@@ -75,8 +79,14 @@ def _guide(**overrides: Any) -> dict[str, Any]:
     return guide
 
 
+RESIDENCE_FORM: dict[str, Any] = {
+    "type": "object", "required": ["name", "residence_address"], "properties": {
+        "name": {"type": "string", "title": "姓名", "minLength": 2},
+        "residence_address": {"type": "string", "title": "居住地址", "minLength": 5}}}
+
+
 def catalog_document() -> dict[str, Any]:
-    """Two implementations in 成都 and one in 南京."""
+    """Three implementations in 成都 (one issuing an e-licence) and one in 南京."""
     return {
         "format": "tongban-catalog/1",
         "departments": [
@@ -92,6 +102,8 @@ def catalog_document() -> dict[str, Any]:
              "use_levels": [3], "legal_basis": "《住房公积金管理条例》", "topics": ["住房"]},
             {"basic_code": "000201002000", "name": "居住证签发", "item_type": "行政确认",
              "use_levels": [3], "legal_basis": "《居住证暂行条例》", "topics": ["户籍"]},
+            {"basic_code": "000105021000", "name": "居住证申领", "item_type": "行政确认",
+             "use_levels": [3], "legal_basis": "《居住证暂行条例》", "topics": ["户籍"]},
         ],
         "implementations": [
             {"basic_code": "000101001000", "department_credit_code": CD_FUND,
@@ -103,6 +115,12 @@ def catalog_document() -> dict[str, Any]:
                              result={"name": "居住证", "kind": "document"}),
              "form_schema": {"type": "object", "required": ["name"], "properties": {
                  "name": {"type": "string", "title": "姓名", "minLength": 2}}}},
+            {"basic_code": "000105021000", "department_credit_code": CD_POLICE,
+             "region_code": "510100", "level": 3, "name": "居住证申领(成都)",
+             "guide": _guide(materials=[{"code": "P1", "name": "照片", "required": True}],
+                             result={"name": "居住证", "kind": "licence",
+                                     "licence_type": "居住证"}),
+             "form_schema": RESIDENCE_FORM},
             {"basic_code": "000201002000", "department_credit_code": NJ_POLICE,
              "region_code": "320100", "level": 3, "name": "居住证签发(南京)",
              "guide": _guide(materials=[{"code": "P1", "name": "照片", "required": True}],
@@ -118,6 +136,7 @@ class Seeded:
     fund_code: str  # 实施编码 of 住房公积金提取(成都)
     residence_code: str  # 实施编码 of 居住证签发(成都)
     nanjing_code: str
+    permit_code: str  # 实施编码 of 居住证申领(成都): approval issues the 居住证 e-licence
 
 
 def seed(*, db_session: Session, settings: Settings) -> Seeded:
@@ -126,11 +145,12 @@ def seed(*, db_session: Session, settings: Settings) -> Seeded:
     for code, name, level, parent in REGIONS:
         db_session.add(Region(code=code, name=name, level=level, parent_code=parent))
         db_session.flush()
+    licences.load_licence_types(db_session=db_session)
     import_document(db_session=db_session, doc=catalog_document(), actor=SYSTEM_ACTOR)
     person = identity.create_person(db_session=db_session, settings=settings,
                                     actor=SYSTEM_ACTOR, name="张三", id_number=APPLICANT_ID)
-    identity.create_person(db_session=db_session, settings=settings, actor=SYSTEM_ACTOR,
-                           name="李四", id_number=WALK_IN_ID)
+    principal = identity.create_person(db_session=db_session, settings=settings,
+                                       actor=SYSTEM_ACTOR, name="李四", id_number=WALK_IN_ID)
     identity.create_account(db_session=db_session, actor=SYSTEM_ACTOR, username="zhangsan",
                             password=PASSWORD, display_name="张三", roles=["applicant"],
                             person_id=person.id)
@@ -142,7 +162,22 @@ def seed(*, db_session: Session, settings: Settings) -> Seeded:
         identity.create_account(db_session=db_session, actor=SYSTEM_ACTOR, username=username,
                                 password=PASSWORD, display_name=display, roles=[role],
                                 scopes=[(region, None)])
+    _agent(db_session, principal.id)
     hits = {h.name: h.implementation_code
             for h in search(db_session=db_session, q=None, limit=10).items}
     return Seeded(fund_code=hits["住房公积金提取(成都)"], residence_code=hits["居住证签发(成都)"],
-                  nanjing_code=hits["居住证签发(南京)"])
+                  nanjing_code=hits["居住证签发(南京)"], permit_code=hits["居住证申领(成都)"])
+
+
+def _agent(db_session: Session, principal_id: Any) -> None:
+    """王代办 (agent) may act for 李四 for a year, as the 成都 window recorded."""
+    agent = identity.create_account(db_session=db_session, actor=SYSTEM_ACTOR,
+                                    username="agent-wang", password=PASSWORD,
+                                    display_name="王代办", roles=["agent"])
+    clerk = identity.find_account_by_username(db_session=db_session, username="clerk-cd")
+    assert clerk is not None
+    now = datetime.now(UTC)
+    identity.create_agent_authorisation(
+        db_session=db_session, actor=identity.actor_from_account(clerk),
+        agent_account_id=agent.id, principal_person_id=principal_id,
+        valid_from=now - timedelta(days=1), valid_until=now + timedelta(days=365))

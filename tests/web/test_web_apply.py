@@ -78,7 +78,8 @@ def test_full_apply_flow_creates_one_case_with_its_material(
     client = login("zhangsan")
     key = _apply(client, seeded.fund_code, GOOD)
     materials = client.get(f"/apply/{seeded.fund_code}/materials", params={"draft": key})
-    assert "免提交" in materials.text  # 居民身份证 comes from the e-licence
+    # 居民身份证 would come from the e-licence (一证通办); 张三 holds none, so he is told
+    assert "未找到电子证照" in materials.text and "将自动关联" not in materials.text
     up = client.post(f"/apply/{seeded.fund_code}/materials/M1", data={"draft": key},
                      files={"file": ("合同.pdf", PDF, "application/pdf")})
     assert up.status_code == 200 and "已上传" in up.text and "合同.pdf" in up.text

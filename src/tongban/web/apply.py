@@ -4,6 +4,10 @@ Every step works on a draft (web.models.Draft) whose key travels in the page; th
 also the idempotency key of the submission, so a double-clicked submit makes one case.
 When the session expires mid-form, what was typed is saved to the draft first and the
 applicant is sent to log in and back to the same draft.
+
+An agent applies for the principal they act for (agent.py); one who acts for nobody is
+sent to choose first. Materials a valid e-licence of the applicant (or principal) covers
+are shown as 免提交 with that licence: the case engine attaches it at submit (一证通办).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from tongban.catalog import service as catalog
 from tongban.catalog.schemas import GuidePage
 from tongban.errors import DomainError, InvalidInput
 from tongban.identity.actor import Actor
-from tongban.web import forms
+from tongban.web import forms, issuing
 from tongban.web import service as web
+from tongban.web.agent import ActingFor
 from tongban.web.models import Draft
 from tongban.web.portal import NO_SUBMIT_SOURCES
 from tongban.web.render import WebRoute, login_redirect, page, require_actor, web_db
@@ -48,11 +53,38 @@ def _draft_for(db: Session, actor: Actor, code: str, key: str | None) -> Draft:
     return web.open_draft(db_session=db, actor=actor, implementation_code=code, key=key or None)
 
 
+def _choose_principal_first(request: Request, actor: Actor, code: str) -> Response | None:
+    """An agent who is no applicant themself must pick a principal before applying."""
+    acting: ActingFor | None = request.state.acting
+    if actor.has("agent") and acting is None and not actor.has("applicant"):
+        return RedirectResponse(f"/agent/principals?next={quote('/apply/' + code)}",
+                                status_code=303)
+    return None
+
+
+def _held(request: Request, db: Session, actor: Actor, guide_page: GuidePage
+          ) -> dict[str, Any]:
+    """一证通办: material code -> the valid licence of the applicant (or the principal the
+    agent acts for) that the engine will attach instead of an upload."""
+    acting: ActingFor | None = request.state.acting
+    person_id, enterprise_id = ((acting.person_id, acting.enterprise_id) if acting
+                                else (actor.person_id, actor.enterprise_id))
+    held = {}
+    for m in guide_page.guide.materials:
+        licence = issuing.held_for_material(db_session=db, material=m, person_id=person_id,
+                                            enterprise_id=enterprise_id)
+        if licence is not None:
+            held[m.code] = licence
+    return held
+
+
 @router.get("/apply/{code}", response_class=HTMLResponse)
 def form_page(request: Request, code: str, draft: str = "",
               db: Session = Depends(web_db)) -> Response:
     """Step 1: the application form, filled with the draft if there is one."""
     actor = require_actor(request)
+    if (choose := _choose_principal_first(request, actor, code)) is not None:
+        return choose
     guide_page = catalog.guide(db_session=db, implementation_code=code)
     the_draft = _draft_for(db, actor, code, draft)
     db.commit()
@@ -94,7 +126,8 @@ def materials_page(request: Request, code: str, draft: str,
     guide_page = catalog.guide(db_session=db, implementation_code=code)
     the_draft = web.get_draft(db_session=db, key=draft, actor=actor)
     return page(request, "portal/apply_materials.html", _ctx(
-        guide_page, the_draft, "materials", upload_errors={}))
+        guide_page, the_draft, "materials", upload_errors={},
+        held=_held(request, db, actor, guide_page)))
 
 
 def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
@@ -120,8 +153,8 @@ def upload_material(request: Request, code: str, material_code: str,
     except DomainError as exc:
         db.rollback()
         return page(request, "portal/apply_materials.html", _ctx(
-            guide_page, the_draft, "materials",
-            upload_errors={material_code: exc.message}), status=exc.status)
+            guide_page, the_draft, "materials", upload_errors={material_code: exc.message},
+            held=_held(request, db, actor, guide_page)), status=exc.status)
     web.attach_material(db_session=db, draft=the_draft, code=material_code, stored={
         "sha256": blob.sha256, "size": blob.size, "content_type": blob.content_type,
         "filename": (file.filename or "file")[:255]})
@@ -141,7 +174,7 @@ def review_page(request: Request, code: str, draft: str,
                if m.required and m.code not in (the_draft.materials or {})]
     return page(request, "portal/apply_review.html", _ctx(
         guide_page, the_draft, "review", raw=parsed.raw, errors=parsed.errors,
-        missing=missing))
+        missing=missing, held=_held(request, db, actor, guide_page)))
 
 
 @router.post("/apply/{code}/submit")
@@ -158,8 +191,10 @@ def submit(request: Request, code: str, draft: str = Form(...),
     if not parsed.ok:
         return RedirectResponse(f"/apply/{code}?draft={quote(draft)}", status_code=303)
     settings = request.app.state.settings
+    acting: ActingFor | None = request.state.acting
     case = cases.submit(db_session=db, settings=settings, actor=actor, form_data=parsed.data,
-                        channel="online", implementation_code=code, idempotency_key=draft)
+                        channel="online", implementation_code=code, idempotency_key=draft,
+                        applicant=acting.applicant() if acting else None)
     store = disk_store(settings.var_dir, settings.max_upload_bytes)
     for material_code, info in (the_draft.materials or {}).items():
         cases.attach_material(db_session=db, settings=settings, actor=actor,

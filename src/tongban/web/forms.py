@@ -4,7 +4,8 @@ The schema is the contract (the cases service validates against it too); this mo
 it into fields a template can render, turns posted strings back into typed values, and
 explains every problem next to its field in the visitor's language, keeping what was typed.
 Supported: string (with `format: date`, `enum`, `pattern`, `minLength`/`maxLength`),
-number, integer (`minimum`/`maximum`), boolean, and `required`.
+number, integer (`minimum`/`maximum`), boolean, an array of enum strings (checkboxes,
+`minItems`), and `required`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class FormField:
 
     name: str
     label: str
-    widget: str  # text | number | date | select | checkbox | textarea
+    widget: str  # text | number | date | select | checkbox | textarea | multi
     required: bool
     help: str = ""
     options: tuple[tuple[str, str], ...] = ()
@@ -31,6 +32,8 @@ class FormField:
 
 def _widget(spec: Mapping[str, Any]) -> str:
     kind = spec.get("type", "string")
+    if kind == "array":
+        return "multi"
     if "enum" in spec:
         return "select"
     if kind == "boolean":
@@ -61,9 +64,11 @@ def fields_of(schema: Mapping[str, Any]) -> list[FormField]:
     required = set(schema.get("required", []))
     out = []
     for name, spec in (schema.get("properties") or {}).items():
-        labels = spec.get("enumNames") or spec.get("x-enum-labels") or spec.get("enum", [])
+        choices = spec.get("items", {}) if spec.get("type") == "array" else spec
+        labels = (choices.get("enumNames") or choices.get("x-enum-labels")
+                  or choices.get("enum", []))
         options = tuple((str(v), str(label)) for v, label in
-                        zip(spec.get("enum", []), labels, strict=False))
+                        zip(choices.get("enum", []), labels, strict=False))
         out.append(FormField(
             name=name, label=str(spec.get("title") or name), widget=_widget(spec),
             required=name in required, help=str(spec.get("description") or ""),
@@ -147,13 +152,40 @@ def _enum_value(raw: str, spec: Mapping[str, Any]) -> Any:
     return raw
 
 
-def parse(schema: Mapping[str, Any], posted: Mapping[str, str]) -> ParsedForm:
-    """Typed data and per-field errors (message keys for i18n) from a posted form."""
+def _parse_list(posted: Any, spec: Mapping[str, Any], required: bool
+                ) -> tuple[str, list[str], tuple[str, dict[str, Any]] | None]:
+    """An array of enum strings from checkboxes (a list) or typed text ("C1, C2")."""
+    if isinstance(posted, str):
+        values = [v for v in re.split(r"[,，、\s]+", posted) if v]
+    else:
+        values = [str(v).strip() for v in (posted or []) if str(v).strip()]
+    values = list(dict.fromkeys(values))
+    raw = ",".join(values)
+    allowed = spec.get("items", {}).get("enum")
+    if not values:
+        return raw, values, ("此项为必填项", {}) if required else None
+    if allowed is not None and any(v not in allowed for v in values):
+        return raw, values, ("请从列表中选择", {})
+    if len(values) < int(spec.get("minItems", 0)):
+        return raw, values, ("至少选择 {n} 项", {"n": spec["minItems"]})
+    return raw, values, None
+
+
+def parse(schema: Mapping[str, Any], posted: Mapping[str, Any]) -> ParsedForm:
+    """Typed data and per-field errors (message keys for i18n) from a posted form; an
+    array field's value may be a list (checkboxes) or comma-separated text."""
     required = set(schema.get("required", []))
     raw: dict[str, str] = {}
     data: dict[str, Any] = {}
     errors: dict[str, tuple[str, dict[str, Any]]] = {}
     for name, spec in (schema.get("properties") or {}).items():
+        if spec.get("type") == "array":
+            raw[name], values, problem = _parse_list(posted.get(name), spec, name in required)
+            if problem:
+                errors[name] = problem
+            elif values:
+                data[name] = values
+            continue
         if spec.get("type") == "boolean":
             data[name] = posted.get(name) in ("on", "true", "1")
             raw[name] = "on" if data[name] else ""
@@ -184,6 +216,8 @@ def raw_from_data(schema: Mapping[str, Any], data: Mapping[str, Any]) -> dict[st
         value = data[name]
         if spec.get("type") == "boolean":
             out[name] = "on" if value else ""
+        elif isinstance(value, list):
+            out[name] = ",".join(map(str, value))
         else:
             out[name] = "" if value is None else str(value)
     return out

@@ -243,6 +243,10 @@ EN: dict[str, str] = {
     "撤回": "Withdrawn",
     "终止": "Terminated",
     "已送达": "Delivered",
+    # bundle states and actions (bundles.workflow adds them to the labels)
+    "办理中(待部门受理)": "In progress (awaiting the departments)",
+    "部分准予": "Partly approved",
+    "部分准予(一件事)": "Partly approve (bundle)",
     # actions (cases.workflow.ACTION_LABELS)
     "预审通过": "Pass pre-review",
     "一次性告知补正": "Request a supplement",
@@ -276,6 +280,53 @@ EN: dict[str, str] = {
     "注销": "Cancelled",
     "失效": "Lapsed",
     "吊销": "Revoked (penalty)",
+    # agents (帮办代办)
+    "选择委托人": "Choose a principal",
+    "代 {name} 办理": "Acting for {name}",
+    "停止代办": "Stop acting",
+    "代办人须在有效的代办授权范围内为委托人办理":
+        "Agents act for a principal only within a valid authorisation",
+    "委托人": "Principal",
+    "授权事项": "Authorised services",
+    "有效期至": "Valid until",
+    "操作": "Action",
+    "全部事项": "All services",
+    "正在代办": "Acting now",
+    "为 {name} 办理": "Act for {name}",
+    "暂无代办授权": "No authorisations",
+    "已撤销": "Revoked",
+    "尚未生效": "Not yet valid",
+    "已过期": "Expired",
+    "本申请将以 {name} 的名义提交（代办）":
+        "This application is filed in the name of {name} (as their agent)",
+    # e-licences on cases (一证通办, issuance on approval)
+    "将自动关联您的电子证照 {name}": "Your e-licence ({name}) will be attached automatically",
+    "未找到电子证照": "No e-licence found",
+    "您暂无有效的 {name} 电子证照，受理时请出示原件":
+        "You hold no valid e-licence ({name}); show the original when the case is accepted",
+    "核验通过": "Verified",
+    "核验未通过": "Verification failed",
+    "电子证照信息": "E-licence details",
+    "准予后将签发电子证照；以下信息申请人档案和申请表中没有，请核实后填写":
+        "Approval issues an e-licence. The applicant's record and form do not give the "
+        "fields below: check and fill them in",
+    "准予后将签发电子证照": "Approval issues an e-licence",
+    "不符合证照要求：{detail}": "Does not meet the licence's rules: {detail}",
+    "至少选择 {n} 项": "Choose at least {n}",
+    "办理结果：电子证照": "Result: e-licence",
+    "查看证照": "View licence",
+    "证照信息": "Licence details",
+    "持证主体": "Holder",
+    "签发时间": "Issued",
+    # supervision
+    "监督": "Supervision",
+    "办件监督": "Case supervision",
+    "各部门预警": "Warnings by department",
+    "按部门统计": "By department",
+    "合计": "Total",
+    "超期办件": "Overdue cases",
+    "已超期": "Overdue",
+    "没有超期办件": "No overdue cases",
     # errors
     "出错了": "Something went wrong",
     "页面不存在": "Page not found",

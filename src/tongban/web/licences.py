@@ -41,6 +41,23 @@ def my_licences(request: Request, db: Session = Depends(web_db)) -> Response:
                                                      "STATUS_LABELS": STATUS_LABELS})
 
 
+@router.get("/my/licences/{identifier}", response_class=HTMLResponse)
+def licence_page(request: Request, identifier: str, db: Session = Depends(web_db)) -> Response:
+    """One licence for its holder: what it says, its status, the QR, PDF and verification."""
+    actor = require_actor(request)
+    settings = request.app.state.settings
+    licence = licences.view_licence(db_session=db, actor=actor, identifier=identifier)
+    licence_type = licences.get_type(db_session=db, code=licence.type_code)
+    titles = {k: v.get("title", k) for k, v in
+              licence_type.field_schema.get("properties", {}).items()}
+    url = licences.verification_url(settings, licence.identifier)
+    return page(request, "portal/licence.html", {
+        "licence": licence, "type_name": licence_type.name, "url": url, "qr": _qr_svg(url),
+        "field_rows": [(titles.get(k, k), "、".join(map(str, v)) if isinstance(v, list) else v)
+                       for k, v in (licence.fields or {}).items()],
+        "issuer": licence.document.get("issuer", {}), "STATUS_LABELS": STATUS_LABELS})
+
+
 @router.get("/my/licences/{identifier}/pdf")
 def licence_pdf(request: Request, identifier: str, db: Session = Depends(web_db)) -> Response:
     """The licence's sealed PDF (PAdES), for its holder."""

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from tongban.cases import service as cases
 from tongban.errors import DomainError, InvalidInput
-from tongban.web import case_view
+from tongban.web import case_view, issuing
 from tongban.web import service as web
+from tongban.web.licences import STATUS_LABELS
 from tongban.web.render import WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
 
@@ -44,7 +45,9 @@ def _case_page(request: Request, db: Session, number: str, *, status: int = 200,
     ctx = case_view.detail_context(db_session=db, actor=actor, case_number=number)
     ctx.update(error=error, error_lines=case_view.error_lines(error) if error else [],
                upload_errors=upload_errors or {},
-               submitted=request.query_params.get("submitted") == "1")
+               submitted=request.query_params.get("submitted") == "1",
+               issued=issuing.issued_for(db_session=db, actor=actor, case_id=ctx["case"].id),
+               LICENCE_STATUS=STATUS_LABELS)
     return page(request, "portal/my_case.html", ctx, status=status)
 
 

@@ -23,7 +23,8 @@ from tongban.web.render import HERE, ONE_YEAR, REGION_COOKIE, WebRoute, page, we
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Where `npm ci` put the front-end libraries (override for an installed package).
 NODE_MODULES = Path(os.environ.get("TONGBAN_NODE_MODULES", REPO_ROOT / "node_modules"))
-VENDOR = {"htmx": NODE_MODULES / "htmx.org" / "dist"}
+VENDOR = {"htmx": NODE_MODULES / "htmx.org" / "dist",
+          "echarts": NODE_MODULES / "echarts" / "dist"}
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -37,12 +38,16 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def _resolve_actor(request: Request, db: Session) -> None:
+    """Who is signed in, and whom they act for if they are an agent acting for someone."""
+    from tongban.web.agent import acting_for
+
     request.state.actor = None
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         from tongban.identity import service as identity
 
         request.state.actor = identity.actor_for_token(db_session=db, token=token)
+    request.state.acting = acting_for(db_session=db, actor=request.state.actor)
 
 
 def _resolve_region(request: Request, db: Session) -> None:
@@ -140,12 +145,12 @@ def switch_region(request: Request, code: str = "", next: str = "/",
 
 def install(app: FastAPI) -> None:
     """Mount the UI on the app: static files, vendor libraries, and every page route."""
-    from tongban.web import apply, licences, mine, portal, workbench
+    from tongban.web import agent, apply, licences, mine, portal, supervision, workbench
 
     app.mount("/static/web", StaticFiles(directory=HERE / "static" / "web"), name="web-static")
     for name, directory in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=directory, check_dir=False),
                   name=f"vendor-{name}")
     app.include_router(router)
-    for module in (portal, apply, mine, workbench, licences):
+    for module in (portal, apply, mine, workbench, licences, agent, supervision):
         app.include_router(module.router)

@@ -19,7 +19,7 @@ from tongban.catalog import service as catalog
 from tongban.errors import DomainError, Forbidden, InvalidInput
 from tongban.identity import service as identity
 from tongban.identity.actor import Actor
-from tongban.web import case_view, forms
+from tongban.web import case_view, forms, issuing
 from tongban.web.render import WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
 
@@ -41,20 +41,15 @@ def require_staff(request: Request, *roles: str) -> Actor:
     return actor
 
 
-def _due_key(case: Any) -> tuple[int, date]:
-    return (case.promised_due_date is None, case.promised_due_date or date.max)
-
-
 @router.get("/workbench", response_class=HTMLResponse)
 def queue(request: Request, state: str = "", warning: str = "", sort: str = "due",
           cursor: str | None = None, db: Session = Depends(web_db)) -> Response:
     """Cases in the staff member's scope, with deadline marks, filters and keyset pages."""
     actor = require_staff(request)
     filters = cases.CaseFilters(state=state or None, warning_level=warning or None)
+    order = "due" if sort == "due" else "new"
     rows, next_cursor = cases.list_cases(db_session=db, actor=actor, filters=filters,
-                                         cursor=cursor, limit=PAGE_SIZE)
-    if sort == "due":
-        rows = sorted(rows, key=_due_key)
+                                         cursor=cursor, limit=PAGE_SIZE, order=order)
     return page(request, "workbench/queue.html", {
         "rows": rows, "next_cursor": next_cursor, "state": state, "warning": warning,
         "sort": sort, "WARNING_FILTERS": WARNING_FILTERS, "STATE_FILTERS": STATE_FILTERS,
@@ -63,12 +58,31 @@ def queue(request: Request, state: str = "", warning: str = "", sort: str = "due
 
 def _case_page(request: Request, db: Session, number: str, *, status: int = 200,
                error: DomainError | None = None, upload_errors: dict[str, str] | None = None,
-               ) -> Response:
+               licence: dict[str, Any] | None = None) -> Response:
+    """The case page; `licence` keeps what was typed into a licence form, and its errors."""
     actor = require_staff(request)
     ctx = case_view.detail_context(db_session=db, actor=actor, case_number=number)
     ctx.update(error=error, error_lines=case_view.error_lines(error) if error else [],
-               upload_errors=upload_errors or {}, today=date.today().isoformat())
+               upload_errors=upload_errors or {}, today=date.today().isoformat(),
+               licence_form=issuing.licence_form(db_session=db, case=ctx["case"]),
+               ISSUING_ACTIONS=issuing.ISSUING_ACTIONS, LICENCE_PREFIX=issuing.PREFIX,
+               attached=issuing.verify_attached(db_session=db,
+                                                settings=request.app.state.settings,
+                                                materials=ctx["detail"].materials),
+               licence={"action": None, "raw": {}, "errors": {}, **(licence or {})})
     return page(request, "workbench/case.html", ctx, status=status)
+
+
+def _licence_fields(db: Session, actor: Actor, number: str, action: str, form: Any
+                    ) -> tuple[issuing.LicenceForm | None, forms.ParsedForm | None]:
+    """The licence fields an issuing action's form completes, parsed against the type."""
+    if action not in issuing.ISSUING_ACTIONS:
+        return None, None
+    case = cases.get(db_session=db, actor=actor, case_number=number).case
+    spec = issuing.licence_form(db_session=db, case=case)
+    if spec is None or not spec.fields:
+        return spec, None
+    return spec, forms.parse(spec.schema, issuing.posted_fields(form, spec, action))
 
 
 @router.get("/workbench/cases/{number}", response_class=HTMLResponse)
@@ -83,8 +97,16 @@ async def act(request: Request, number: str, action: str,
     """Take one action through the case service; errors come back on the case page."""
     actor = require_staff(request)
     form = await request.form()
+    spec, parsed = _licence_fields(db, actor, number, action, form)
+    kept = {"action": action, "raw": parsed.raw if parsed else {}, "errors": {}}
+    if parsed is not None and not parsed.ok:
+        return _case_page(request, db, number, status=422, licence={
+            **kept, "errors": parsed.errors}, error=InvalidInput(
+                "请补全证照信息 / complete the licence fields"))
     try:
         reason, data = case_view.action_payload(action, form)
+        if parsed is not None:
+            data["licence_fields"] = parsed.data
         version = form.get("expected_version")
         cases.act(db_session=db, settings=request.app.state.settings, actor=actor,
                   case_number=number, action=action, reason=reason, data=data,
@@ -92,7 +114,9 @@ async def act(request: Request, number: str, action: str,
                   and version.isdigit() else None)
     except DomainError as exc:
         db.rollback()
-        return _case_page(request, db, number, status=exc.status, error=exc)
+        errors = issuing.errors_from(exc, spec) if spec is not None else {}
+        return _case_page(request, db, number, status=exc.status, error=exc,
+                          licence={**kept, "errors": errors})
     db.commit()
     return RedirectResponse(f"/workbench/cases/{number}", status_code=303)
 
