@@ -22,6 +22,7 @@ API = "/api/v1"
 
 def _routers() -> list[Any]:
     """Each domain's router; a domain that adds one lists it here."""
+    from tongban.bundles.api import router as bundles_router
     from tongban.calendar.api import router as calendar_router
     from tongban.cases.api import router as cases_router
     from tongban.catalog.api import router as catalog_router
@@ -31,7 +32,7 @@ def _routers() -> list[Any]:
     from tongban.licences.api import router as licences_router
 
     return [identity_router, catalog_router, cases_router, calendar_router, ledger_router,
-            licences_router, federation_router]
+            licences_router, federation_router, bundles_router]
 
 
 def _error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -127,6 +127,7 @@ def demo(
 
 
 def _register_domain_clis() -> None:
+    from tongban.bundles.cli import app as bundles_cli
     from tongban.calendar.cli import app as calendar_cli
     from tongban.cases.cli import app as cases_cli
     from tongban.catalog.cli import app as catalog_cli
@@ -142,6 +143,7 @@ def _register_domain_clis() -> None:
     app.add_typer(ledger_cli, name="ledger")
     app.add_typer(licences_cli, name="licences")
     app.add_typer(federation_cli, name="federation")
+    app.add_typer(bundles_cli, name="bundles")
 
 
 _register_domain_clis()

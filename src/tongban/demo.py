@@ -159,4 +159,8 @@ def seed_demo(*, db_session: Session, console: Console | None = None,
     db_session.flush()
     say("sample cases …")
     seed_cases(db_session=db_session, settings=settings)
+    say("一件事 bundles …")
+    from tongban.bundles.demo import build_demo_bundles
+
+    build_demo_bundles(db_session=db_session)
     return logins

@@ -1,6 +1,7 @@
 """Imports every domain's models, so that Base.metadata (and Alembic) see all tables."""
 
 from tongban.audit import models as audit_models
+from tongban.bundles import models as bundles_models
 from tongban.calendar import models as calendar_models
 from tongban.cases import models as cases_models
 from tongban.catalog import models as catalog_models
@@ -12,4 +13,4 @@ from tongban.outbox import models as outbox_models
 from tongban.web import models as web_models
 
 __all__ = ["audit_models", "cases_models", "calendar_models", "catalog_models", "federation_models", "identity_models", "licences_models", "outbox_models",
-           "ledger_models", "web_models"]
+           "ledger_models", "web_models", "bundles_models"]
