@@ -18,7 +18,7 @@
       xAxis: { type: "category", data: data.departments, axisLabel: { interval: 0, width: 90, overflow: "truncate" } },
       yAxis: { type: "value", minInterval: 1 },
       series: data.series.map(function (s) {
-        return { name: s.name, type: "bar", stack: "cases", data: s.data,
+        return { name: s.name, type: "bar", stack: "cases", data: s.data, barMaxWidth: 48,
                  itemStyle: { color: COLOURS[s.key] } };
       }),
     });
