@@ -12,5 +12,16 @@ from tongban.licences import models as licences_models
 from tongban.outbox import models as outbox_models
 from tongban.web import models as web_models
 
-__all__ = ["audit_models", "cases_models", "calendar_models", "catalog_models", "federation_models", "identity_models", "licences_models", "outbox_models",
-           "ledger_models", "web_models", "bundles_models"]
+__all__ = [
+    "audit_models",
+    "bundles_models",
+    "calendar_models",
+    "cases_models",
+    "catalog_models",
+    "federation_models",
+    "identity_models",
+    "ledger_models",
+    "licences_models",
+    "outbox_models",
+    "web_models",
+]

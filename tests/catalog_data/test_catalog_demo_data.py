@@ -165,8 +165,8 @@ def test_materials_use_every_source_with_their_references() -> None:
                 datasets.add(m["dataset"])
             assert not (m["key"] and m["deficiency_allowed"])
     assert set(sources) == {"upload", "licence", "shared_data"}
-    assert {"居民身份证", "营业执照", "居住证", "出生医学证明", "结婚证", "社会保障卡", "机动车驾驶证",
-            "住房公积金缴存证明"} <= licence_types
+    assert {"居民身份证", "营业执照", "居住证", "出生医学证明", "结婚证", "社会保障卡",
+            "机动车驾驶证", "住房公积金缴存证明"} <= licence_types
     assert {"人口库", "法人库", "社保参保信息"} <= datasets
 
 

@@ -775,8 +775,9 @@ SECTORS: dict[str, tuple[Sector, tuple[Row, ...]]] = {
         (
             (1, 1, "机动车驾驶证有效期满换证", "QR", 1, 1,
              "id_card driving_licence driver_health photo",
-             "证:机动车驾驶证", DRIVING, {"fees": ("driving_licence",), "fields": ("vehicle_class",),
-                                  "forms": ("window", "online", "mobile", "post")}),
+             "证:机动车驾驶证", DRIVING,
+             {"fees": ("driving_licence",), "fields": ("vehicle_class",),
+              "forms": ("window", "online", "mobile", "post")}),
             (1, 2, "机动车驾驶证遗失补证", "QR", 1, 1, "id_card photo", "证:机动车驾驶证", DRIVING,
              {"fees": ("driving_licence",), "forms": ("window", "online", "mobile", "post"),
               "depth": 3, "modes": ("receive_and_forward",), "visits": 1}),
