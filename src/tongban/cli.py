@@ -96,6 +96,26 @@ def worker(
 
 
 @app.command()
+def verify() -> None:
+    """Check the tamper-evident log, then that decisions and licences match it."""
+    from tongban.integrity import verify_records
+    from tongban.ledger import service as ledger
+
+    settings = get_settings()
+    with cli_session(settings) as session:
+        log = ledger.verify(db_session=session, settings=settings)
+        records = verify_records(db_session=session, settings=settings)
+    if log.problem:
+        err_console.print(f"log: {log.problem}", highlight=False, soft_wrap=True)
+    for problem in records.problems:
+        err_console.print(f"record: {problem}", highlight=False, soft_wrap=True)
+    if log.problem or records.problems:
+        raise typer.Exit(1)
+    console.print(f"ok: {log.entries} log entries, {log.checkpoints} checkpoints; "
+                  f"records agree with the log")
+
+
+@app.command()
 def demo(
     db: Path = typer.Option(Path("var/demo.db"), help="SQLite file for the demo node."),
     port: int = typer.Option(8000),
