@@ -247,6 +247,7 @@ def issue(*, db_session: Session, settings: Settings, actor: Actor = SYSTEM_ACTO
                            issued_at=_at(iat), expires_at=_at(exp))
     db_session.add(doc)
     db_session.flush()
+    _forget(db_session)
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="federation.registry_issued", entity="federation_registry",
           entity_id=f"{anchor.instance}/{version}",
@@ -309,6 +310,7 @@ def import_anchor(*, db_session: Session, document: dict[str, Any],
     anchor.imported_at = utcnow()
     db_session.add(anchor)
     db_session.flush()
+    _forget(db_session)
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="federation.anchor_imported", entity="federation_anchor", entity_id=instance,
           details={"registry_url": url, "fingerprint": anchor_fingerprint(document)})
@@ -405,15 +407,25 @@ def _latest_doc(db_session: Session, anchor: Anchor) -> RegistryDocument | None:
         .order_by(RegistryDocument.version.desc()).limit(1)).first()
 
 
+_CACHE_KEY = "federation.registry"
+
+
 def stored(*, db_session: Session) -> Registry | None:
-    """The newest stored registry (verified), expired or not; None if there is none."""
+    """The newest stored registry (verified), expired or not; None if there is none.
+    Read once per transaction (cached in the session) since every envelope needs it."""
+    if _CACHE_KEY in db_session.info:
+        cached: Registry | None = db_session.info[_CACHE_KEY]
+        return cached
     anchor = db_session.scalars(select(Anchor)).first()
-    if anchor is None:
-        return None
-    doc = _latest_doc(db_session, anchor)
-    if doc is None:
-        return None
-    return parse_registry(doc.token, anchor.authority_kid, anchor.authority_x)
+    doc = _latest_doc(db_session, anchor) if anchor is not None else None
+    found = (parse_registry(doc.token, anchor.authority_kid, anchor.authority_x)
+             if anchor is not None and doc is not None else None)
+    db_session.info[_CACHE_KEY] = found
+    return found
+
+
+def _forget(db_session: Session) -> None:
+    db_session.info.pop(_CACHE_KEY, None)
 
 
 def current(*, db_session: Session, now: datetime | None = None) -> Registry:
@@ -448,6 +460,7 @@ def store_token(*, db_session: Session, token: str) -> tuple[Registry, bool]:
                                     token=token, issued_at=registry.issued_at,
                                     expires_at=registry.expires_at))
     db_session.flush()
+    _forget(db_session)
     return registry, True
 
 

@@ -13,19 +13,23 @@ Every refusal is logged with its reason.
 from __future__ import annotations
 
 import base64
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
 from tongban.db import new_id, utcnow
-from tongban.errors import DomainError, InvalidInput
+from tongban.errors import Conflict, DomainError, InvalidInput
 from tongban.federation import envelopes, registry
 from tongban.federation.envelopes import Envelope, EnvelopeRejected
 from tongban.federation.models import InboxEnvelope, Message, Rejection
@@ -89,15 +93,46 @@ def _ping(*, db_session: Session, settings: Settings, envelope: Envelope, now: d
 # --- sending ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _NodeKeys:
+    signing_key: Ed25519PrivateKey
+    kid: str
+    vault: AESGCM
+
+
+_KEYS: dict[tuple[str, str, str, str | None], _NodeKeys] = {}
+
+
+def node_keys(settings: Settings) -> _NodeKeys:
+    """The node key, its kid and the data key, read once per process (every envelope
+    and receipt is signed, every stored envelope sealed)."""
+    ident = (str(settings.var_dir), settings.node_region, settings.node_name,
+             settings.data_key)
+    found = _KEYS.get(ident)
+    if found is None:
+        node = licence_keys.node_key(settings)
+        found = _KEYS[ident] = _NodeKeys(node.private_key, licence_keys.node_kid(settings),
+                                         AESGCM(crypto.vault_keys(settings).data_key))
+    return found
+
+
+def seal_bytes(settings: Settings, token: str) -> bytes:
+    """An envelope sealed at rest (it may carry ID numbers): the PII vault's format,
+    nonce || AES-256-GCM(token), the column name as associated data."""
+    nonce = secrets.token_bytes(crypto.NONCE_BYTES)
+    return nonce + node_keys(settings).vault.encrypt(nonce, token.encode(),
+                                                     TOKEN_COLUMN.encode())
+
+
 def seal_token(settings: Settings, token: str) -> str:
-    """An envelope sealed at rest (it may carry ID numbers), base64 for JSON columns."""
-    blob = crypto.encrypt(settings=settings, value=token, column=TOKEN_COLUMN)
-    return base64.b64encode(blob).decode("ascii")
+    """A sealed envelope, base64, for JSON columns (the outbox)."""
+    return base64.b64encode(seal_bytes(settings, token)).decode("ascii")
 
 
 def open_token(settings: Settings, sealed: str | bytes) -> str:
-    blob = base64.b64decode(sealed) if isinstance(sealed, str) else sealed
-    return crypto.decrypt(settings=settings, blob=blob, column=TOKEN_COLUMN)
+    blob = base64.b64decode(sealed) if isinstance(sealed, str) else bytes(sealed)
+    nonce, body = blob[:crypto.NONCE_BYTES], blob[crypto.NONCE_BYTES:]
+    return node_keys(settings).vault.decrypt(nonce, body, TOKEN_COLUMN.encode()).decode()
 
 
 def send(*, db_session: Session, settings: Settings, receiver: str, kind: str,
@@ -120,8 +155,8 @@ def send(*, db_session: Session, settings: Settings, receiver: str, kind: str,
                         type=kind, case_id=case_id, user_id=user_id, created_at=now,
                         payload=payload)
     try:
-        token = envelopes.seal(envelope, key=licence_keys.node_key(settings).private_key,
-                               kid=licence_keys.node_kid(settings))
+        keys = node_keys(settings)
+        token = envelopes.seal(envelope, key=keys.signing_key, kid=keys.kid)
     except (TypeError, ValueError) as exc:
         raise InvalidInput("信封内容无法规范化 / the payload cannot be canonicalised",
                            details={"reason": str(exc)}) from exc
@@ -209,16 +244,21 @@ def check(*, reg: registry.Registry, me: str, body: bytes, now: datetime,
 
 
 def _receipt(settings: Settings, envelope: Envelope, digest: str, now: datetime) -> str:
+    keys = node_keys(settings)
     return envelopes.sign_json(envelopes.receipt_claims(envelope, digest, now),
-                               key=licence_keys.node_key(settings).private_key,
-                               kid=licence_keys.node_kid(settings), typ=envelopes.RECEIPT_TYP)
+                               key=keys.signing_key, kid=keys.kid, typ=envelopes.RECEIPT_TYP)
 
 
-def _seen(db_session: Session, envelope: Envelope, digest: str,
-          batch: dict[uuid.UUID, InboxEnvelope]) -> None:
+@dataclass(frozen=True)
+class _Seen:
+    body_sha256: str
+    receipt: str
+
+
+def _seen(envelope: Envelope, digest: str, known: dict[uuid.UUID, _Seen]) -> None:
     """Refuse an id seen before: the same bytes get their receipt back (duplicate);
     other bytes under a used id are a replay."""
-    row = batch.get(envelope.id) or db_session.get(InboxEnvelope, envelope.id)
+    row = known.get(envelope.id)
     if row is None:
         return
     if row.body_sha256 == digest:
@@ -227,26 +267,40 @@ def _seen(db_session: Session, envelope: Envelope, digest: str,
     raise EnvelopeRejected("replayed_id", details={"envelope_id": str(envelope.id)})
 
 
+@dataclass
+class _Rows:
+    """An accepted batch's rows, written with one INSERT per table."""
+
+    inbox: list[dict[str, Any]]
+    log: list[dict[str, Any]]
+
+    def write(self, db_session: Session) -> None:
+        if self.inbox:
+            db_session.execute(insert(InboxEnvelope), self.inbox)
+            db_session.execute(insert(Message), self.log)
+
+
 def _store(db_session: Session, settings: Settings, envelope: Envelope, token: str,
-           digest: str, size: int, now: datetime) -> InboxEnvelope:
+           digest: str, size: int, now: datetime, rows: _Rows) -> str:
+    """Queue the inbox and message-log rows of an accepted envelope, log the act in the
+    ledger, and return its signed receipt."""
     receipt = _receipt(settings, envelope, digest, now)
-    row = InboxEnvelope(envelope_id=envelope.id, sender=envelope.sender, type=envelope.type,
-                        case_ref=envelope.case_id, created_at=envelope.created_at,
-                        received_at=now, body_sha256=digest,
-                        token_enc=crypto.encrypt(settings=settings, value=token,
-                                                 column=TOKEN_COLUMN),
-                        receipt=receipt, attempts=0)
-    db_session.add(row)
-    db_session.add(Message(
-        envelope_id=envelope.id, direction="in", peer_region=envelope.sender,
-        type=envelope.type, case_ref=envelope.case_id, user_ref=envelope.user_id,
-        created_at=envelope.created_at, logged_at=now, body_sha256=digest, size=size,
-        status="accepted", receipt=receipt, receipt_at=now))
+    rows.inbox.append({
+        "envelope_id": envelope.id, "sender": envelope.sender, "type": envelope.type,
+        "case_ref": envelope.case_id, "created_at": envelope.created_at, "received_at": now,
+        "body_sha256": digest, "token_enc": seal_bytes(settings, token), "receipt": receipt,
+        "attempts": 0})
+    rows.log.append({
+        "envelope_id": envelope.id, "direction": "in", "peer_region": envelope.sender,
+        "type": envelope.type, "case_ref": envelope.case_id, "user_ref": envelope.user_id,
+        "created_at": envelope.created_at, "logged_at": now, "body_sha256": digest,
+        "size": size, "status": "accepted", "receipt": receipt, "receipt_at": now,
+        "attempts": 0})
     record_act(db_session=db_session, kind="federation.envelope_accepted", payload={
         "envelope_id": str(envelope.id), "sender": envelope.sender,
         "receiver": envelope.receiver, "type": envelope.type, "case_id": envelope.case_id,
         "sha256": digest, "received_at": envelopes.rfc3339(now)})
-    return row
+    return receipt
 
 
 def log_rejection(*, db_session: Session, body: bytes, error: EnvelopeRejected,
@@ -282,7 +336,10 @@ def _claims(body: bytes) -> tuple[str | None, str | None]:
 def receive(*, db_session: Session, settings: Settings, bodies: list[bytes],
             now: datetime | None = None, max_bytes: int | None = None) -> list[Outcome]:
     """Check and store each received envelope (one request, possibly a batch); every
-    refusal is logged. Nothing is raised for a bad envelope: each gets its outcome."""
+    refusal is logged. Nothing is raised for a bad envelope: each gets its outcome.
+
+    The stateless checks run first; then one query finds the ids seen before, and the
+    accepted envelopes are written in one flush (no per-envelope round trips)."""
     now = now or utcnow()
     try:
         reg = registry.current(db_session=db_session, now=now)
@@ -290,21 +347,39 @@ def receive(*, db_session: Session, settings: Settings, bodies: list[bytes],
         for body in bodies:
             log_rejection(db_session=db_session, body=body, error=exc, now=now)
         return [Refused(exc) for _ in bodies]
-    batch: dict[uuid.UUID, InboxEnvelope] = {}
-    outcomes: list[Outcome] = []
+    checked: list[Envelope | EnvelopeRejected] = []
     for body in bodies:
         try:
-            envelope, _jws = check(reg=reg, me=settings.node_region, body=body, now=now,
-                                   max_bytes=max_bytes)
-            digest = envelopes.sha256_hex(body)
-            _seen(db_session, envelope, digest, batch)
-            row = _store(db_session, settings, envelope, body.decode("ascii"), digest,
-                         len(body), now)
-            batch[envelope.id] = row
-            outcomes.append(Accepted(envelope, row.receipt, digest))
+            checked.append(check(reg=reg, me=settings.node_region, body=body, now=now,
+                                 max_bytes=max_bytes)[0])
         except EnvelopeRejected as exc:
-            log_rejection(db_session=db_session, body=body, error=exc, now=now)
-            outcomes.append(Refused(exc))
+            checked.append(exc)
+    ids = [c.id for c in checked if isinstance(c, Envelope)]
+    known = {row.envelope_id: _Seen(row.body_sha256, row.receipt) for row in db_session.execute(
+        select(InboxEnvelope.envelope_id, InboxEnvelope.body_sha256, InboxEnvelope.receipt)
+        .where(InboxEnvelope.envelope_id.in_(ids)))} if ids else {}
+    outcomes: list[Outcome] = []
+    rows = _Rows([], [])
+    with db_session.no_autoflush:
+        for body, item in zip(bodies, checked, strict=True):
+            try:
+                if isinstance(item, EnvelopeRejected):
+                    raise item
+                digest = envelopes.sha256_hex(body)
+                _seen(item, digest, known)
+                receipt = _store(db_session, settings, item, body.decode("ascii"), digest,
+                                 len(body), now, rows)
+                known[item.id] = _Seen(digest, receipt)
+                outcomes.append(Accepted(item, receipt, digest))
+            except EnvelopeRejected as exc:
+                log_rejection(db_session=db_session, body=body, error=exc, now=now)
+                outcomes.append(Refused(exc))
+    try:
+        with db_session.begin_nested():
+            rows.write(db_session)
+    except IntegrityError as exc:  # the same envelope delivered twice at the same moment
+        raise Conflict("同一信封正被并发投递,请稍后重试 / the same envelope is being delivered "
+                       "concurrently; retry", code="concurrent_delivery") from exc
     db_session.flush()
     return outcomes
 
@@ -336,10 +411,12 @@ def check_receipt(*, receipt: str, entry: registry.NodeEntry, envelope_id: str,
 
 
 def record_receipt(*, db_session: Session, envelope_id: uuid.UUID, receipt: str,
-                   claims: dict[str, Any], now: datetime) -> None:
+                   claims: dict[str, Any], now: datetime, message: Message | None = None
+                   ) -> None:
     """Sender: keep the receipt in the message log and the ledger."""
-    message = db_session.scalar(select(Message).where(
-        Message.envelope_id == envelope_id, Message.direction == "out"))
+    if message is None:
+        message = db_session.scalar(select(Message).where(
+            Message.envelope_id == envelope_id, Message.direction == "out"))
     if message is not None:
         message.status, message.receipt, message.receipt_at = "delivered", receipt, now
         message.attempts += 1
@@ -350,10 +427,21 @@ def record_receipt(*, db_session: Session, envelope_id: uuid.UUID, receipt: str,
         "received_at": claims.get("received_at")})
 
 
-def record_failure(*, db_session: Session, envelope_id: uuid.UUID, error: str) -> None:
+def out_messages(*, db_session: Session, envelope_ids: list[uuid.UUID]
+                 ) -> dict[uuid.UUID, Message]:
+    """The sender's message-log rows of these envelopes, in one query."""
+    if not envelope_ids:
+        return {}
+    return {m.envelope_id: m for m in db_session.scalars(select(Message).where(
+        Message.envelope_id.in_(envelope_ids), Message.direction == "out"))}
+
+
+def record_failure(*, db_session: Session, envelope_id: uuid.UUID, error: str,
+                   message: Message | None = None) -> None:
     """Sender: note a failed attempt in the message log."""
-    message = db_session.scalar(select(Message).where(
-        Message.envelope_id == envelope_id, Message.direction == "out"))
+    if message is None:
+        message = db_session.scalar(select(Message).where(
+            Message.envelope_id == envelope_id, Message.direction == "out"))
     if message is not None:
         message.attempts += 1
         message.last_error = error[:2000]

@@ -24,6 +24,7 @@ from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.federation import registry, service
 from tongban.federation.envelopes import EnvelopeRejected
+from tongban.federation.models import Message
 from tongban.outbox import service as outbox
 from tongban.outbox.models import OutboxMessage
 
@@ -65,14 +66,15 @@ class DeliveryReport:
 
 
 def _retry_later(db_session: Session, message: OutboxMessage, error: str, now: datetime,
-                 report: DeliveryReport) -> None:
+                 report: DeliveryReport, logged: Message | None = None) -> None:
     message.attempts += 1
     delay = service.backoff(message.attempts)
     jitter = timedelta(seconds=random.uniform(0, delay.total_seconds() / 10))
     message.next_attempt_at = now + delay + jitter
     message.last_error = error[:2000]
     service.record_failure(db_session=db_session,
-                           envelope_id=uuid.UUID(message.payload["envelope_id"]), error=error)
+                           envelope_id=uuid.UUID(message.payload["envelope_id"]), error=error,
+                           message=logged)
     report.failed += 1
     report.errors.append(error)
 
@@ -98,26 +100,27 @@ def _post_batch(http: httpx.Client, endpoint: str, tokens: list[str]
 
 
 def _settle(db_session: Session, entry: registry.NodeEntry, message: OutboxMessage,
-            token: str, result: dict[str, Any], now: datetime, report: DeliveryReport) -> None:
+            token: str, result: dict[str, Any], now: datetime, report: DeliveryReport,
+            logged: Message | None) -> None:
     """Mark one envelope delivered if its receipt proves it; else retry later."""
     receipt = result.get("receipt")
     if receipt is None and result.get("error") == "duplicate":
         receipt = (result.get("details") or {}).get("receipt")
     if not isinstance(receipt, str):
         _retry_later(db_session, message, f"{result.get('error')}: {result.get('message')}",
-                     now, report)
+                     now, report, logged)
         return
     envelope_id = message.payload["envelope_id"]
     try:
         claims = service.check_receipt(receipt=receipt, entry=entry, envelope_id=envelope_id,
                                        sent=token.encode("ascii"))
     except service.ReceiptInvalid as exc:
-        _retry_later(db_session, message, f"receipt: {exc}", now, report)
+        _retry_later(db_session, message, f"receipt: {exc}", now, report, logged)
         return
     outbox.mark_delivered(db_session=db_session, message=message)
     message.last_error = None
     service.record_receipt(db_session=db_session, envelope_id=uuid.UUID(envelope_id),
-                           receipt=receipt, claims=claims, now=now)
+                           receipt=receipt, claims=claims, now=now, message=logged)
     report.delivered += 1
 
 
@@ -157,11 +160,15 @@ def deliver_pending(*, db_session: Session, settings: Settings, now: datetime | 
                 outcomes += [(entry, m, t, results) for m, t in zip(chunk, tokens, strict=True)]
             else:
                 outcomes += list(zip([entry] * len(chunk), chunk, tokens, results, strict=True))
-    for entry, message, token, result in outcomes:
-        if entry is None or isinstance(result, str):
-            _retry_later(db_session, message, str(result), now, report)
-        else:
-            _settle(db_session, entry, message, token, result, now, report)
+    logged = service.out_messages(db_session=db_session, envelope_ids=[
+        uuid.UUID(m.payload["envelope_id"]) for _e, m, _t, _r in outcomes])
+    with db_session.no_autoflush:
+        for entry, message, token, result in outcomes:
+            row = logged.get(uuid.UUID(message.payload["envelope_id"]))
+            if entry is None or isinstance(result, str):
+                _retry_later(db_session, message, str(result), now, report, row)
+            else:
+                _settle(db_session, entry, message, token, result, now, report, row)
     db_session.flush()
     return report
 
