@@ -137,6 +137,7 @@ class Seeded:
     residence_code: str  # 实施编码 of 居住证签发(成都)
     nanjing_code: str
     permit_code: str  # 实施编码 of 居住证申领(成都): approval issues the 居住证 e-licence
+    bundle_code: str  # 来蓉安居一件事: 公积金提取 + 居住证签发, one merged form
 
 
 def seed(*, db_session: Session, settings: Settings) -> Seeded:
@@ -165,8 +166,25 @@ def seed(*, db_session: Session, settings: Settings) -> Seeded:
     _agent(db_session, principal.id)
     hits = {h.name: h.implementation_code
             for h in search(db_session=db_session, q=None, limit=10).items}
+    _bundle(db_session, [hits["住房公积金提取(成都)"], hits["居住证签发(成都)"]])
     return Seeded(fund_code=hits["住房公积金提取(成都)"], residence_code=hits["居住证签发(成都)"],
-                  nanjing_code=hits["居住证签发(南京)"], permit_code=hits["居住证申领(成都)"])
+                  nanjing_code=hits["居住证签发(南京)"], permit_code=hits["居住证申领(成都)"],
+                  bundle_code=BUNDLE_CODE)
+
+
+BUNDLE_CODE = "cd-settle-in"
+
+
+def _bundle(db_session: Session, members: list[str]) -> None:
+    """来蓉安居一件事: both members start at once (no dependencies)."""
+    from tongban.bundles import service as bundles
+    from tongban.bundles.schemas import BundleIn, MemberIn
+
+    bundles.save_draft(db_session=db_session, actor=SYSTEM_ACTOR, data=BundleIn(
+        code=BUNDLE_CODE, name="来蓉安居一件事", topic="住房", region_code="510100",
+        description="住房公积金提取和居住证签发，一次申请", legal_days=20, promised_days=5,
+        members=[MemberIn(implementation_code=code) for code in members]))
+    bundles.publish(db_session=db_session, actor=SYSTEM_ACTOR, bundle_code=BUNDLE_CODE)
 
 
 def _agent(db_session: Session, principal_id: Any) -> None:

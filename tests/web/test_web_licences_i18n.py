@@ -15,7 +15,7 @@ from tongban.catalog.service import get_department_by_credit_code
 from tongban.config import Settings
 from tongban.identity.service import find_account_by_username
 from tongban.licences import service as licences
-from tongban.web import case_view, i18n, portal, workbench
+from tongban.web import agent, bundles, case_view, i18n, portal, supervision, workbench
 
 WEB = Path(i18n.__file__).parent
 RESIDENCE_PERMIT = "11100000000000027A001"
@@ -86,7 +86,8 @@ def test_every_ui_string_has_an_english_translation() -> None:
         *portal.HANDLING_FORMS.values(), *portal.CROSS_REGION_MODES.values(),
         *portal.MATERIAL_FORMS.values(), *portal.APPLICANT_TYPES.values(),
         *portal.ONLINE_DEPTH.values(), *portal.NO_SUBMIT_SOURCES.values(),
-        *workbench.WARNING_FILTERS.values(),
+        *workbench.WARNING_FILTERS.values(), *bundles.TASK_STATUS.values(),
+        *agent.STATE_LABELS.values(), *supervision.WARNING_LABELS.values(),
     }
     missing = sorted(s for s in _template_strings() | labels if s not in i18n.EN)
     assert missing == []

@@ -318,6 +318,24 @@ EN: dict[str, str] = {
     "证照信息": "Licence details",
     "持证主体": "Holder",
     "签发时间": "Issued",
+    # bundles (一件事)
+    "一件事": "Bundle",
+    "一件事一次办": "One thing, done once",
+    "{n} 个事项": "{n} services",
+    "暂无一件事": "No bundles yet",
+    "包含事项": "Services included",
+    "前序事项办结后启动": "starts when the services before it are approved",
+    "一次填写、一次提交，各部门并联办理":
+        "Fill in once, submit once; the departments work in parallel",
+    "只需提交一次": "Submit once for all",
+    "提交申请后上传材料，每份材料只需上传一次":
+        "Upload the materials after submitting; each one only once",
+    "合并申请表": "Merged application form",
+    "登录后申请": "Sign in to apply",
+    "各部门办理情况": "Progress at each department",
+    "待启动": "Waiting to start",
+    "办理中": "In progress",
+    "已跳过": "Skipped",
     # supervision
     "监督": "Supervision",
     "办件监督": "Case supervision",
