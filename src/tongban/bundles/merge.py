@@ -55,11 +55,6 @@ class Merged:
     handling_forms: tuple[str, ...]
     problems: tuple[dict[str, Any], ...]
 
-    def project(self, member_schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        """The part of the merged form data a member's own form asks for."""
-        props = member_schema.get("properties") or {}
-        return {k: v for k, v in data.items() if k in props}
-
 
 def _shape(prop: dict[str, Any]) -> tuple[Any, ...]:
     """What must agree for two members to share a field."""

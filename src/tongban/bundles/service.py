@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,10 +78,57 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 
 
 @dataclass(frozen=True)
+class MemberTerms:
+    """A member of a stored bundle version, detached from the session."""
+
+    id: uuid.UUID
+    position: int
+    implementation_code: str
+    department_id: uuid.UUID
+    depends_on: tuple[str, ...]
+    promised_days: int | None
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What the engine needs of a bundle version; immutable once published, so cached."""
+
+    version_id: uuid.UUID
+    name: str
+    deny_rule: str
+    members: tuple[MemberTerms, ...]
+
+    def depends_on(self, code: str) -> tuple[str, ...]:
+        return next(m.depends_on for m in self.members if m.implementation_code == code)
+
+
+def terms_of(version: BundleVersion) -> Terms:
+    return Terms(version.id, version.name, version.deny_rule, tuple(
+        MemberTerms(m.id, m.position, m.implementation_code, m.department_id,
+                    tuple(m.depends_on), m.promised_days) for m in version.members))
+
+
+_TERMS: dict[uuid.UUID, Terms] = {}
+
+
+def _terms(db_session: Session, version_id: uuid.UUID) -> Terms:
+    """A published version's terms, read once per process (drafts are never cached)."""
+    hit = _TERMS.get(version_id)
+    if hit is not None:
+        return hit
+    version = db_session.get(BundleVersion, version_id)
+    assert version is not None
+    terms = terms_of(version)
+    if version.state != VersionState.draft:
+        _TERMS[version_id] = terms
+    return terms
+
+
+@dataclass(frozen=True)
 class ResolvedMember:
     """A member with its implementation and the version a task would run under now."""
 
-    member: BundleMember
+    member: MemberTerms
     implementation: Implementation | None
     version: ImplementationVersion | None  # the current published one, or None
 
@@ -127,7 +174,7 @@ def _latest(db_session: Session, bundle: Bundle) -> BundleVersion | None:
                              .order_by(BundleVersion.version.desc()).limit(1))
 
 
-def _resolve(db_session: Session, member: BundleMember) -> ResolvedMember:
+def _resolve(db_session: Session, member: MemberTerms) -> ResolvedMember:
     try:
         impl = catalog.get_implementation(db_session=db_session,
                                           implementation_code=member.implementation_code)
@@ -166,7 +213,7 @@ def _member_problems(bundle: Bundle, members: list[ResolvedMember]) -> list[dict
 
 def view_of(*, db_session: Session, bundle: Bundle, version: BundleVersion) -> BundleView:
     """A version with its members resolved against the catalog now, and merged."""
-    members = [_resolve(db_session, m) for m in version.members]
+    members = [_resolve(db_session, m) for m in terms_of(version).members]
     forms = [MemberForm(rm.code, rm.version.id, rm.version.form_schema, rm.version.guide)
              for rm in members if rm.version is not None]
     merged = _name_the_form(merge_cached(forms), version.name)
@@ -432,7 +479,7 @@ def validate_form(view: BundleView, form_data: dict[str, Any]) -> None:
         problems += exc.details
     for rm in view.members:
         assert rm.version is not None
-        part = view.merged.project(rm.version.form_schema, form_data)
+        part = project(rm.version.form_schema, form_data)
         try:
             cases.validate_form(rm.version.form_schema, part)
         except InvalidInput as exc:
@@ -452,6 +499,12 @@ def _parties(db_session: Session, actor: Actor, view: BundleView, given: Applica
                                                item_code=rm.implementation.item.basic_code,
                                                now=now)
     return out
+
+
+def project(member_schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The part of the merged form data a member's own form asks for."""
+    props = member_schema.get("properties") or {}
+    return {k: v for k, v in data.items() if k in props}
 
 
 def _bundle_target(view: BundleView) -> cases.Target:
@@ -508,7 +561,9 @@ def _open(db_session: Session, settings: Settings, actor: Actor, view: BundleVie
                         authorisation_id=parties[rm.code].authorisation_id)
              for rm in view.members]
     db_session.add_all(tasks)
-    _progress(db_session, settings, _Run(case, view, tasks, {}, actor, now))
+    run = _Run(db_session, case, terms_of(view.version), tasks, {}, actor, now,
+               {rm.code: rm for rm in view.members})
+    _progress(db_session, settings, run)
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="bundle.apply", entity="case", entity_id=case.number,
           details={"bundle_code": view.bundle.code, "version": view.version.version,
@@ -524,12 +579,21 @@ def _open(db_session: Session, settings: Settings, actor: Actor, view: BundleVie
 class _Run:
     """One evaluation of a bundle case: its terms, task rows and task cases."""
 
+    db_session: Session
     bundle_case: Case
-    view: BundleView
+    terms: Terms
     tasks: list[BundleTask]
     cases: dict[uuid.UUID, Case]
     actor: Actor | None  # who files started tasks (None: the bundle's filer, loaded)
     now: datetime
+    resolved: dict[str, ResolvedMember]
+
+    def member(self, code: str) -> ResolvedMember:
+        """A member against the catalog now (read only when a task starts or is named)."""
+        if code not in self.resolved:
+            terms = next(m for m in self.terms.members if m.implementation_code == code)
+            self.resolved[code] = _resolve(self.db_session, terms)
+        return self.resolved[code]
 
     def outcome(self, task: BundleTask) -> str:
         """pending / skipped / open / ok / failed."""
@@ -565,8 +629,7 @@ def _progress(db_session: Session, settings: Settings, run: _Run) -> bool:
         for task in run.tasks:
             if task.status != TaskStatus.pending:
                 continue
-            deps = [run.outcome(codes[d]) for d in run.view.member(task.implementation_code)
-                    .member.depends_on]
+            deps = [run.outcome(codes[d]) for d in run.terms.depends_on(task.implementation_code)]
             if any(d in ("failed", "skipped") for d in deps):
                 _skip(task, "所依赖的事项未获准予 / a member it depends on was not approved")
             elif all(d == "ok" for d in deps):
@@ -583,7 +646,7 @@ def _skip(task: BundleTask, note: str) -> None:
 
 def _start(db_session: Session, settings: Settings, run: _Run, task: BundleTask) -> None:
     """Open the member's task case under its current version, with its part of the form."""
-    rm = run.view.member(task.implementation_code)
+    rm = run.member(task.implementation_code)
     if rm.version is None:
         _skip(task, "成员事项已停止办理 / the member implementation is no longer published")
         return
@@ -594,7 +657,7 @@ def _start(db_session: Session, settings: Settings, run: _Run, task: BundleTask)
                         bc.applicant_account_id, bc.applicant_name, task.authorisation_id,
                         bc.receiving_region_code)
     target = dataclasses.replace(cases.target_of(rm.version), promised_days=rm.promised_days)
-    form = run.view.merged.project(rm.version.form_schema, bc.form_data)
+    form = project(rm.version.form_schema, bc.form_data)
     case = cases.open_case(db_session=db_session, actor=run.actor, target=target, party=party,
                            form_data=form, channel=bc.channel, now=run.now,
                            kind=CaseKind.task, parent_case_id=bc.id)
@@ -626,28 +689,28 @@ def _upload_codes(guide: dict[str, Any]) -> set[str]:
             if m.get("source", "upload") == "upload"}
 
 
-def _lock(db_session: Session, case_id: uuid.UUID) -> Case:
-    """The bundle case, locked (PostgreSQL) so two tasks decided at once are seen in turn."""
-    stmt = (select(Case).where(Case.id == case_id).with_for_update()
-            .execution_options(populate_existing=True))
-    return db_session.scalars(stmt).one()
+def _lock(db_session: Session, case_id: uuid.UUID) -> tuple[Case, list[Case]]:
+    """The bundle case and its task cases, read fresh and locked (PostgreSQL) so that two
+    tasks decided at once are seen in turn: the second waits, then sees the first."""
+    stmt = (select(Case).where(or_(Case.id == case_id, Case.parent_case_id == case_id))
+            .with_for_update().execution_options(populate_existing=True))
+    rows = list(db_session.scalars(stmt))
+    bundle = next(c for c in rows if c.id == case_id)
+    return bundle, [c for c in rows if c.id != case_id]
 
 
-def _load_run(db_session: Session, bundle_case: Case, now: datetime) -> _Run:
-    link = db_session.get(BundleCase, bundle_case.id)
-    assert link is not None
-    bundle = db_session.get(Bundle, link.bundle_id)
-    version = db_session.get(BundleVersion, link.version_id)
-    assert bundle is not None and version is not None
-    tasks = list(db_session.scalars(select(BundleTask)
-                                    .where(BundleTask.bundle_case_id == bundle_case.id)
-                                    .order_by(BundleTask.position)))
-    ids = [t.task_case_id for t in tasks if t.task_case_id is not None]
-    loaded: Iterable[Case] = db_session.scalars(
-        select(Case).where(Case.id.in_(ids)).execution_options(populate_existing=True)
-    ) if ids else []
-    view = view_of(db_session=db_session, bundle=bundle, version=version)
-    return _Run(bundle_case, view, tasks, {c.id: c for c in loaded}, None, now)
+def _load_run(db_session: Session, bundle_case: Case, now: datetime,
+              task_cases: list[Case] | None = None) -> _Run:
+    rows = db_session.execute(
+        select(BundleTask, BundleCase.version_id)
+        .join(BundleCase, BundleCase.case_id == BundleTask.bundle_case_id)
+        .where(BundleTask.bundle_case_id == bundle_case.id).order_by(BundleTask.position)
+    ).tuples().all()
+    tasks = [t for t, _ in rows]
+    loaded: Iterable[Case] = task_cases if task_cases is not None else db_session.scalars(
+        select(Case).where(Case.parent_case_id == bundle_case.id))
+    return _Run(db_session, bundle_case, _terms(db_session, rows[0][1]), tasks,
+                {c.id: c for c in loaded}, None, now, {})
 
 
 def _system_act(db_session: Session, settings: Settings, case: Case, action: str,
@@ -660,7 +723,7 @@ def _summary(run: _Run, tasks: Iterable[BundleTask]) -> str:
     parts = []
     for t in tasks:
         case = run.cases.get(t.task_case_id) if t.task_case_id else None
-        name = case.item_name if case else run.view.member(t.implementation_code).name
+        name = case.item_name if case else run.member(t.implementation_code).name
         state = case.state if case else t.status
         parts.append(f"{name}: {STATE_LABELS.get(state, state)}")
     return ";".join(parts)
@@ -669,14 +732,14 @@ def _summary(run: _Run, tasks: Iterable[BundleTask]) -> str:
 def evaluate(*, db_session: Session, settings: Settings, bundle_case_id: uuid.UUID,
              now: datetime) -> None:
     """Move a bundle case after one of its tasks moved (see the module docstring)."""
-    bundle_case = _lock(db_session, bundle_case_id)
+    bundle_case, task_cases = _lock(db_session, bundle_case_id)
     if bundle_case.state not in bundle_wf.OPEN_STATES:
         return
-    run = _load_run(db_session, bundle_case, now)
+    run = _load_run(db_session, bundle_case, now, task_cases)
     if bundle_case.state == bundle_wf.BundleState.in_progress and any(
             c.accepted_at is not None for c in run.cases.values()):
         _system_act(db_session, settings, bundle_case, Action.accept, None, now)
-    rule = run.view.version.deny_rule
+    rule = run.terms.deny_rule
     while True:
         failed = [t for t in run.tasks if run.outcome(t) in ("failed", "skipped")]
         if failed and rule != DenyRule.continue_others:
@@ -796,6 +859,16 @@ def _bundle_case(db_session: Session, actor: Actor, case_number: str) -> Case:
     return case
 
 
+def _case_view(db_session: Session, case: Case) -> BundleView:
+    """The bundle version a bundle case was applied under, resolved and merged now."""
+    link = db_session.get(BundleCase, case.id)
+    assert link is not None
+    bundle = db_session.get(Bundle, link.bundle_id)
+    version = db_session.get(BundleVersion, link.version_id)
+    assert bundle is not None and version is not None
+    return view_of(db_session=db_session, bundle=bundle, version=version)
+
+
 def current_materials(*, db_session: Session, bundle_case_id: uuid.UUID) -> list[BundleMaterial]:
     """The latest upload of each material code of a bundle case."""
     rows = db_session.scalars(select(BundleMaterial)
@@ -813,10 +886,11 @@ def get_case(*, db_session: Session, actor: Actor, case_number: str,
     case = _bundle_case(db_session, actor, case_number)
     detail = cases.get(db_session=db_session, actor=actor, case_number=case_number, now=now)
     run = _load_run(db_session, case, now or utcnow())
-    tasks = [TaskView(t, run.view.member(t.implementation_code),
+    view = _case_view(db_session, case)
+    tasks = [TaskView(t, view.member(t.implementation_code),
                       run.cases.get(t.task_case_id) if t.task_case_id else None)
              for t in run.tasks]
-    return BundleCaseDetail(detail, run.view, tasks,
+    return BundleCaseDetail(detail, view, tasks,
                             current_materials(db_session=db_session, bundle_case_id=case.id))
 
 
@@ -836,7 +910,8 @@ def attach_material(
         raise Conflict("一件事已办结,不能再提交材料 / the bundle is closed",
                        code="action_not_allowed", details={"state": case.state})
     run = _load_run(db_session, case, now)
-    spec = next((m for m in run.view.merged.materials if m.code == material_code), None)
+    view = _case_view(db_session, case)
+    spec = next((m for m in view.merged.materials if m.code == material_code), None)
     if spec is None or spec.source != "upload":
         raise InvalidInput("一件事材料清单中没有该上传材料 / no such uploaded material in the "
                            "bundle", details=[{"field": "material_code", "message": material_code}])
@@ -847,7 +922,7 @@ def attach_material(
         task_case = run.cases.get(task.task_case_id) if task.task_case_id else None
         if task_case is None or task_case.state not in cases.MATERIAL_STATES:
             continue
-        version = run.view.member(task.implementation_code).version
+        version = view.member(task.implementation_code).version
         guide = (catalog.get_version(db_session=db_session,
                                      version_id=task_case.implementation_version_id).guide
                  if task_case.implementation_version_id else (version.guide if version else {}))

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from tongban.calendar import service as calendar
 from tongban.cases.models import WarningLevel
 
+_MEMO = "tongban.cases.clock.calendar"
+
 
 @dataclass(frozen=True)
 class Deadlines:
@@ -33,6 +35,20 @@ class Usage:
     provisional: bool
 
 
+def _calendar(db_session: Session) -> calendar.WorkingCalendar:
+    """The working calendar, fetched once per transaction: one action computes several
+    dates, and the calendar's freshness check is a query (a year loaded by another process
+    is seen from the next transaction on)."""
+    txn = db_session.get_transaction()
+    memo = db_session.info.get(_MEMO)
+    if txn is not None and memo is not None and memo[0] is txn:
+        cal: calendar.WorkingCalendar = memo[1]
+        return cal
+    cal = calendar.calendar(db_session=db_session)
+    db_session.info[_MEMO] = (txn, cal)
+    return cal
+
+
 def local_date(ts: datetime) -> date:
     """The date in Asia/Shanghai of a UTC timestamp (the legal day)."""
     return calendar.local_date(ts)
@@ -44,20 +60,15 @@ def due_dates(
 ) -> Deadlines:
     """The legal and promised due dates, shifted by pauses and extensions."""
     shift = paused_days + extension_days
-    legal = calendar.add_working_days(
-        db_session=db_session, start=accepted_on, days=legal_days + shift
-    )
-    promised = calendar.add_working_days(
-        db_session=db_session, start=accepted_on, days=promised_days + shift
-    )
+    cal = _calendar(db_session)
+    legal = cal.add(accepted_on, legal_days + shift)
+    promised = cal.add(accepted_on, promised_days + shift)
     return Deadlines(legal.date, promised.date, legal.provisional or promised.provisional)
 
 
 def pause_days(*, db_session: Session, started: datetime, ended: datetime) -> tuple[int, bool]:
     """Working days a pause took (from its local start day to its local end day)."""
-    span = calendar.working_days_between(
-        db_session=db_session, start=local_date(started), end=local_date(ended)
-    )
+    span = _calendar(db_session).between(local_date(started), local_date(ended))
     return max(span.days, 0), span.provisional
 
 
@@ -66,16 +77,13 @@ def usage(
     promised_due: date,
 ) -> Usage:
     """Working days used since acceptance (pauses excluded) and left until the due date."""
-    used = calendar.working_days_between(db_session=db_session, start=accepted_on, end=today)
+    cal = _calendar(db_session)
+    used = cal.between(accepted_on, today)
     if today <= promised_due:
-        left = calendar.working_days_between(
-            db_session=db_session, start=today, end=promised_due
-        )
+        left = cal.between(today, promised_due)
         left_days, left_prov = left.days, left.provisional
     else:
-        over = calendar.working_days_between(
-            db_session=db_session, start=promised_due, end=today
-        )
+        over = cal.between(promised_due, today)
         left_days, left_prov = -over.days, over.provisional
     return Usage(max(used.days - paused_days, 0), left_days, used.provisional or left_prov)
 
@@ -88,11 +96,11 @@ def warning_level(
         return WarningLevel.none
     if today > promised_due:
         return WarningLevel.red
-    left = calendar.working_days_between(db_session=db_session, start=today, end=promised_due)
+    left = _calendar(db_session).between(today, promised_due)
     return WarningLevel.yellow if left.days <= yellow_days_left else WarningLevel.none
 
 
 def supplement_notice_deadline(*, db_session: Session, received_on: date) -> tuple[date, bool]:
     """Art. 32: the last day a supplement notice may be given (5 working days)."""
-    due = calendar.add_working_days(db_session=db_session, start=received_on, days=5)
+    due = _calendar(db_session).add(received_on, 5)
     return due.date, due.provisional
