@@ -15,7 +15,16 @@ from tongban.catalog.service import get_department_by_credit_code
 from tongban.config import Settings
 from tongban.identity.service import find_account_by_username
 from tongban.licences import service as licences
-from tongban.web import agent, bundles, case_view, i18n, portal, supervision, workbench
+from tongban.web import (
+    agent,
+    bundles,
+    case_view,
+    forwarding,
+    i18n,
+    portal,
+    supervision,
+    workbench,
+)
 
 WEB = Path(i18n.__file__).parent
 RESIDENCE_PERMIT = "11100000000000027A001"
@@ -88,6 +97,7 @@ def test_every_ui_string_has_an_english_translation() -> None:
         *portal.ONLINE_DEPTH.values(), *portal.NO_SUBMIT_SOURCES.values(),
         *workbench.WARNING_FILTERS.values(), *bundles.TASK_STATUS.values(),
         *agent.STATE_LABELS.values(), *supervision.WARNING_LABELS.values(),
+        *forwarding.OWN_ACTIONS.values(), *(label for _, label in forwarding.CHECKS),
     }
     missing = sorted(s for s in _template_strings() | labels if s not in i18n.EN)
     assert missing == []

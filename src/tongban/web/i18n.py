@@ -336,6 +336,28 @@ EN: dict[str, str] = {
     "待启动": "Waiting to start",
     "办理中": "In progress",
     "已跳过": "Skipped",
+    # 代收代办 (receive and forward)
+    "代收代办(跨省)": "Receive and forward (other province)",
+    "本窗口收件并核验，申请转至办理地审批，结果由本窗口送达":
+        "This window receives and checks; the handling region decides; this window "
+        "delivers the result",
+    "窗口核验（收件地职责）": "Window checks (the receiving region's duty)",
+    "已核验申请人身份": "Applicant's identity checked",
+    "已核验申请表": "Application form checked",
+    "已核验材料原件": "Original materials checked",
+    "核验说明": "Notes on the checks",
+    "收件并转办理地": "Receive and forward",
+    "办理地": "Handling region",
+    "转办中": "Being forwarded",
+    "办理地办件编号": "Case number at the handling region",
+    "等待办理地接收": "Waiting for the handling region",
+    "本节点尚未加入联邦，暂不能代收外省事项":
+        "This node is not federated yet: it cannot receive for other provinces",
+    "没有可代收的外省事项": "No other province's services to receive",
+    "窗口收件": "Received at the window",
+    "转办理地": "Forwarded to the handling region",
+    "清除转办副本": "Forwarding copies purged",
+    "办理地退回": "Returned by the handling region",
     # supervision
     "监督": "Supervision",
     "办件监督": "Case supervision",

@@ -145,12 +145,23 @@ def switch_region(request: Request, code: str = "", next: str = "/",
 
 def install(app: FastAPI) -> None:
     """Mount the UI on the app: static files, vendor libraries, and every page route."""
-    from tongban.web import agent, apply, bundles, licences, mine, portal, supervision, workbench
+    from tongban.web import (
+        agent,
+        apply,
+        bundles,
+        forwarding,
+        licences,
+        mine,
+        portal,
+        supervision,
+        workbench,
+    )
 
     app.mount("/static/web", StaticFiles(directory=HERE / "static" / "web"), name="web-static")
     for name, directory in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=directory, check_dir=False),
                   name=f"vendor-{name}")
     app.include_router(router)
-    for module in (portal, apply, mine, workbench, licences, agent, supervision, bundles):
+    for module in (portal, apply, mine, workbench, licences, agent, supervision, bundles,
+                   forwarding):
         app.include_router(module.router)

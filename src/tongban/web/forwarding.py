@@ -1,0 +1,166 @@
+"""代收代办(跨省) at the window: the clerk receives an application for another region's
+item, records the window's own checks, and the federation forwards form and materials to
+the node that handles it (federation.modes.forward, mode receive_and_forward); the page
+of the forwarded case then follows the handling node's status, mirrored event by event.
+
+Only items another node offers across regions (the signed federation registry says
+which) are offered here; without a registry the section says the node is not federated.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from tongban.catalog import service as catalog
+from tongban.catalog.schemas import GuidePage
+from tongban.config import Settings
+from tongban.errors import DomainError
+from tongban.federation import modes, registry
+from tongban.federation.schemas import ChecksIn, ForwardIn, MaterialIn
+from tongban.identity import service as identity
+from tongban.web import case_view, forms
+from tongban.web.render import WebRoute, page, web_db
+from tongban.web.routes import web_context
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False,
+                   dependencies=[Depends(web_context)])
+
+MODE = "receive_and_forward"
+# What the receiving node itself did with a forwarded case (the rest mirrors the
+# handling node's case events, as "remote.<action>").
+OWN_ACTIONS = {"received": "窗口收件", "forwarded": "转办理地", "delivered": "送达",
+               "purged": "清除转办副本", "failed": "办理地退回"}
+CHECKS = (("identity_checked", "已核验申请人身份"), ("form_checked", "已核验申请表"),
+          ("materials_checked", "已核验材料原件"))
+
+
+def offered_elsewhere(*, db_session: Session, settings: Settings) -> dict[str, str] | None:
+    """Implementation code -> handling region, for items other nodes receive across
+    regions; None when this node has no valid federation registry."""
+    try:
+        reg = registry.current(db_session=db_session)
+    except DomainError:
+        return None
+    return {code: entry.region_code for entry in reg.nodes.values()
+            if entry.region_code != settings.node_region for code in entry.offered}
+
+
+def forward_hits(*, db_session: Session, settings: Settings, q: str | None
+                 ) -> list[Any] | None:
+    """Catalog hits (any region) another node offers for 异地代收代办; None: not federated."""
+    offered = offered_elsewhere(db_session=db_session, settings=settings)
+    if offered is None:
+        return None
+    hits = catalog.search(db_session=db_session, q=q or None, region_code=None, limit=100).items
+    out = []
+    for hit in hits:
+        if hit.implementation_code not in offered:
+            continue
+        modes_offered = catalog.guide(db_session=db_session,
+                                      implementation_code=hit.implementation_code
+                                      ).guide.cross_region_modes
+        if MODE in modes_offered:
+            out.append(hit)
+    return out[:20]
+
+
+def _uploads(guide_page: GuidePage) -> list[Any]:
+    return [m for m in guide_page.guide.materials if m.source == "upload"]
+
+
+def _form_page(request: Request, guide_page: GuidePage, person: Any, *, raw: dict[str, str],
+               errors: dict[str, Any], key: str, status: int = 200,
+               error: DomainError | None = None, checks: set[str] | None = None) -> Response:
+    return page(request, "workbench/forward_form.html", {
+        "g": guide_page, "person": person, "fields": forms.fields_of(guide_page.form_schema),
+        "raw": raw, "errors": errors, "key": key, "CHECKS": CHECKS, "checked": checks or set(),
+        "uploads": _uploads(guide_page), "error": error,
+        "error_lines": case_view.error_lines(error) if error else []}, status=status)
+
+
+@router.get("/workbench/intake/forward/{code}", response_class=HTMLResponse)
+def forward_form(request: Request, code: str, person: uuid.UUID,
+                 db: Session = Depends(web_db)) -> Response:
+    """The other region's form, the window's checks and the materials to forward."""
+    from tongban.web.workbench import require_staff
+
+    require_staff(request, "clerk")
+    guide_page = catalog.guide(db_session=db, implementation_code=code)
+    who = identity.get_person(db_session=db, person_id=person)
+    return _form_page(request, guide_page, who, raw={}, errors={},
+                      key=secrets.token_urlsafe(24))
+
+
+async def _materials(posted: Any, guide_page: GuidePage, limit: int) -> list[MaterialIn]:
+    out = []
+    for m in _uploads(guide_page):
+        upload = posted.get(f"file_{m.code}")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        data = await upload.read(limit + 1)
+        if data:
+            out.append(MaterialIn(code=m.code, filename=upload.filename[:255],
+                                  content_base64=base64.b64encode(data).decode()))
+    return out
+
+
+@router.post("/workbench/intake/forward/{code}", response_class=HTMLResponse)
+async def forward_submit(request: Request, code: str, db: Session = Depends(web_db)) -> Response:
+    """Receive here, forward there: one forwarded case, sent through the outbox."""
+    from tongban.web.workbench import require_staff
+
+    actor = require_staff(request, "clerk")
+    settings = request.app.state.settings
+    posted = await request.form()
+    fields = {k: v for k, v in posted.items() if isinstance(v, str)}
+    key, person_id = fields.pop("_key", ""), fields.pop("_person", "")
+    guide_page = catalog.guide(db_session=db, implementation_code=code)
+    who = identity.get_person(db_session=db, person_id=uuid.UUID(person_id))
+    checked = {name for name, _ in CHECKS if fields.get(name) == "on"}
+    parsed = forms.parse(guide_page.form_schema, fields)
+    if not parsed.ok:
+        return _form_page(request, guide_page, who, raw=parsed.raw, errors=parsed.errors,
+                          key=key, status=422, checks=checked)
+    try:
+        out = modes.forward(db_session=db, settings=settings, actor=actor, data=ForwardIn(
+            implementation_code=code, mode=MODE, form_data=parsed.data, person_id=who.id,
+            materials=await _materials(posted, guide_page, settings.max_upload_bytes),
+            checks=ChecksIn(**{name: name in checked for name, _ in CHECKS},
+                            note=fields.get("check_note") or None),
+            idempotency_key=key or None))
+    except DomainError as exc:
+        db.rollback()
+        return _form_page(request, guide_page, who, raw=parsed.raw, errors={}, key=key,
+                          status=exc.status, error=exc, checks=checked)
+    db.commit()
+    return RedirectResponse(f"/workbench/forwarded/{out.id}", status_code=303)
+
+
+@router.get("/workbench/forwarded/{forwarded_id}", response_class=HTMLResponse)
+def forwarded_page(request: Request, forwarded_id: uuid.UUID,
+                   db: Session = Depends(web_db)) -> Response:
+    """A forwarded case: where it went, the handling node's case and its mirrored history."""
+    from tongban.web.workbench import require_staff
+
+    actor = require_staff(request)
+    fc = modes.view(db_session=db, actor=actor, forwarded_id=forwarded_id)
+    return page(request, "workbench/forwarded.html", {
+        "fc": fc, "MODE_LABEL": modes.MODE_LABEL, "STATE_LABELS": case_view.STATE_LABELS,
+        "events": [(e, *event_label(e.action)) for e in fc.events]})
+
+
+def event_label(action: str) -> tuple[bool, str]:
+    """(happened at the handling node, Chinese label) of a forwarded case's event."""
+    if action.startswith("remote."):
+        inner = action.removeprefix("remote.")
+        return True, "提交申请" if inner == "submit" else case_view.ACTION_LABELS.get(
+            inner, inner)
+    return False, OWN_ACTIONS.get(action, action)
