@@ -128,6 +128,8 @@ class Case(IdMixin, CreatedMixin, Base):
         Index("ix_cases_dept_warning", "department_id", "warning_level"),
         Index("ix_cases_region_warning", "region_code", "warning_level"),
         Index("ix_cases_state_due", "state", "promised_due_date"),
+        # The workbench queue pages by (due date, id) across every state in scope.
+        Index("ix_cases_due_id", "promised_due_date", "id"),
         Index("ix_cases_state_submitted", "state", "submitted_at"),
     )
 
