@@ -398,3 +398,44 @@ def test_materials_not_in_the_bundle_or_after_it_closed_are_refused(bw: BundleWo
     bw.act("applicant", bundle, "withdraw")
     with pytest.raises(Conflict):
         bw.share(bundle)
+
+
+# --- concurrency -------------------------------------------------------------------------
+
+
+def test_two_departments_approving_at_once_still_decide_the_bundle(bw: BundleWorld) -> None:
+    """The second approval waits for the first (row lock on the bundle and its tasks) and
+    then sees it, so the last one decides the bundle. PostgreSQL: SQLite has one writer."""
+    import threading
+
+    from tongban.db import make_sessionmaker
+
+    if bw.db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs concurrent writers")
+    bw.define("XS", ["birth_cert", "birth_reg"])
+    bundle = bw.apply("XS")
+    bw.share(bundle)
+    tasks = bw.tasks(bundle)
+    for task in tasks.values():
+        bw.act("clerk", task, "accept")
+    cases.act(db_session=bw.db, settings=bw.settings, actor=bw["health"],
+              case_number=tasks["birth_cert"].number, action="approve", now=at(2026, 9, 23))
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        with make_sessionmaker(bw.db.get_bind())() as other:  # type: ignore[arg-type]
+            try:
+                cases.act(db_session=other, settings=bw.settings, actor=bw["police"],
+                          case_number=tasks["birth_reg"].number, action="approve",
+                          now=at(2026, 9, 23))
+                other.commit()
+            except BaseException as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=0.5)  # blocked on the first transaction's locks
+    bw.db.commit()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and errors == []
+    assert bw.reload(bundle).state == "approved"

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from tongban.audit.service import record as audit
@@ -905,9 +905,27 @@ def _transition(actor: Actor, case: Case, action: str) -> Transition:
     return row
 
 
+# Guides and forms of published (or later superseded/withdrawn) versions never change, so
+# one read per process serves every action on every case applied under them.
+_FROZEN_GUIDES: dict[uuid.UUID, tuple[dict[str, Any], dict[str, Any]]] = {}
+_FROZEN_GUIDES_MAX = 4096
+
+
 def _guide_and_schema(db_session: Session, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
-    version = _version(db_session, case.implementation_version_id)
-    return (version.guide, version.form_schema) if version else ({}, {})
+    """The guide and form a case was applied under (read-only: shared between requests)."""
+    version_id = case.implementation_version_id
+    if version_id is None:
+        return {}, {}
+    hit = _FROZEN_GUIDES.get(version_id)
+    if hit is not None:
+        return hit
+    version = catalog.get_version(db_session=db_session, version_id=version_id)
+    found = (version.guide, version.form_schema)
+    if version.state != VersionState.draft:
+        if len(_FROZEN_GUIDES) >= _FROZEN_GUIDES_MAX:
+            _FROZEN_GUIDES.clear()
+        _FROZEN_GUIDES[version_id] = found
+    return found
 
 
 def act(
@@ -1249,7 +1267,9 @@ def list_cases(
         raise InvalidInput("排序方式无效 / unknown order",
                            details=[{"field": "order", "message": f"{'|'.join(CASE_ORDERS)}"}])
     limit = max(1, min(limit, 200))
-    stmt = select(Case).where(visible_clause(actor), *_filter_clauses(filters))
+    # A list row never shows the form or the owed materials: leave the JSON unread.
+    stmt = (select(Case).where(visible_clause(actor), *_filter_clauses(filters))
+            .options(defer(Case.form_data), defer(Case.deficient_materials)))
     if order == "due":
         if cursor:
             stmt = stmt.where(_after_due(*decode_due_cursor(cursor)))

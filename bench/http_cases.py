@@ -1,0 +1,469 @@
+"""HTTP benchmark of the cases API on PostgreSQL with a million cases loaded.
+
+    .venv/bin/python bench/http_cases.py [--cases 1000000] [--reuse] [--duration 15]
+
+Loads N realistic cases (and two events each) with COPY into a scratch database
+(tongban_bench_http on TONGBAN_BENCH_PG_URL, default the local server), serves the app
+with uvicorn (2 workers, the in-process worker off) and measures, with wrk (Debian's) at
+16 connections on loopback:
+- GET /api/v1/cases as a province supervisor: the first page and a keyset page from the
+  middle of the data;
+- GET /api/v1/cases/{number} for numbers drawn at random from the loaded cases;
+- the full lifecycle (apply, accept, approve) in cases per second: each wrk connection
+  (one per thread) applies as the applicant, accepts as the window clerk and approves as
+  the department's reviewer, in a loop.
+Goals (issue 3): p99 < 100 ms for list and detail; >= 300 lifecycles/s. `EXPLAIN ANALYZE`
+of the list queries is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
+
+from tongban.cases import service as cases
+from tongban.cases.models import Case, CaseEvent
+from tongban.catalog import service as catalog
+from tongban.catalog.models import Region
+from tongban.catalog.schemas import DepartmentIn, ImplementationIn, ItemIn
+from tongban.config import Settings
+from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
+from tongban.identity import service as identity
+from tongban.identity.actor import SYSTEM_ACTOR
+from tongban.identity.ids import make_resident_id, make_uscc
+
+PG_URL = os.environ.get("TONGBAN_BENCH_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "tongban_bench_http"
+PASSWORD = "Bench-Pass-42"
+KEYS = {"data_key": base64.urlsafe_b64encode(b"d" * 32).decode(),
+        "index_key": base64.urlsafe_b64encode(b"i" * 32).decode()}
+P99_GOAL_MS = 100.0
+LIFECYCLE_GOAL = 300.0
+REGIONS = [("100000", "全国", 1, None), ("510000", "四川省", 2, "100000"),
+           ("510100", "成都市", 3, "510000"), ("510104", "锦江区", 4, "510100"),
+           ("510107", "武侯区", 4, "510100"), ("110000", "北京市", 2, "100000"),
+           ("110101", "东城区", 4, "110000")]
+# key, department name, region, org body, basic code, item name
+ITEMS = [("market", "成都市锦江区市场监督管理局", "510104", "MB300001", "000501004001",
+          "个体工商户设立登记"),
+         ("health", "成都市武侯区卫生健康局", "510107", "MB300002", "000601006000",
+          "公共场所卫生许可"),
+         ("police", "成都市公安局锦江区分局", "510104", "MB300003", "000302001000", "出生登记"),
+         ("beijing", "北京市东城区市场监督管理局", "110101", "MB300004", "000501004002",
+          "个体工商户变更登记")]
+FORM = {"type": "object", "additionalProperties": False,
+        "required": ["applicant_name", "phone"],
+        "properties": {"applicant_name": {"type": "string", "minLength": 2, "maxLength": 30},
+                       "phone": {"type": "string", "pattern": "^1[3-9][0-9]{9}$"},
+                       "shop_name": {"type": "string", "maxLength": 50}}}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英"
+STATES = [("accepted", 0.25), ("approved", 0.35), ("delivered", 0.2), ("submitted", 0.08),
+          ("pre_review", 0.05), ("denied", 0.03), ("withdrawn", 0.02), ("paused", 0.02)]
+
+
+def _guide() -> dict[str, Any]:
+    return {"item_kind": "promised", "applicant_types": ["person"], "materials": [
+        {"code": "ID", "name": "居民身份证", "source": "licence", "licence_type": "居民身份证",
+         "form": "electronic"}],
+        "legal_days": 20, "promised_days": 10, "fees": [],
+        "handling_forms": ["window", "online"], "online_depth": 4,
+        "result": {"name": "结果", "kind": "document"}}
+
+
+# ------------------------------------------------------------------------ set-up
+
+
+def scratch_url() -> str:
+    return make_url(PG_URL).set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+def recreate_database() -> None:
+    admin = create_engine(make_url(PG_URL).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+
+
+def seed_world(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Regions, four departments with a published implementation each, and accounts."""
+    factory = make_sessionmaker(engine)
+    world: dict[str, Any] = {"impls": []}
+    with factory() as s:
+        for code, name, level, parent in REGIONS:
+            s.add(Region(code=code, name=name, level=level, parent_code=parent))
+            s.flush()
+        for key, dept_name, region, body, basic, item in ITEMS:
+            credit = make_uscc("1", "1", region, body)
+            dept = catalog.create_department(db_session=s, actor=SYSTEM_ACTOR, data=DepartmentIn(
+                name=dept_name, region_code=region, credit_code=credit, kind=key, level=4))
+            catalog.create_item(db_session=s, actor=SYSTEM_ACTOR, data=ItemIn(
+                basic_code=basic, name=item, item_type="行政许可", use_levels=[4]))
+            v = catalog.create_draft(db_session=s, actor=SYSTEM_ACTOR, data=ImplementationIn(
+                basic_code=basic, department_credit_code=credit, region_code=region, level=4,
+                name=item, guide=_guide(), form_schema=FORM))
+            catalog.publish(db_session=s, actor=SYSTEM_ACTOR,
+                            implementation_code=v.implementation_code)
+            world["impls"].append({"key": key, "code": v.implementation_code, "version": v.id,
+                                   "basic": basic, "name": item, "region": region,
+                                   "department": dept.id})
+        market = world["impls"][0]
+        person = identity.create_person(db_session=s, settings=settings, actor=SYSTEM_ACTOR,
+                                        name="张三", id_number=make_resident_id(
+                                            "510104", date(1990, 1, 1), 11))
+        world["person"] = person.id
+        for username, roles, scopes, owner in (
+            ("applicant", ["applicant"], [], {"person_id": person.id}),
+            ("clerk", ["clerk"], [("510100", None)], {}),
+            ("reviewer", ["reviewer"], [("510104", market["department"])], {}),
+            ("supervisor", ["supervisor"], [("510000", None)], {}),
+        ):
+            account = identity.create_account(db_session=s, actor=SYSTEM_ACTOR,
+                                              username=username, password=PASSWORD,
+                                              display_name=username, roles=roles,
+                                              scopes=scopes, **owner)
+            world[username] = account.id
+        s.commit()
+    return world
+
+
+def uuid7_at(ts: datetime, rng: random.Random) -> uuid.UUID:
+    """A UUIDv7 for a given moment (ids sort like submission times, as in production)."""
+    ms = int(ts.timestamp() * 1000)
+    rand = rng.getrandbits(74)
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & (2**62 - 1))
+    return uuid.UUID(int=value)
+
+
+def _row(i: int, rng: random.Random, world: dict[str, Any], start: datetime,
+         seqs: dict[tuple[str, date], int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    impl = world["impls"][3] if rng.random() < 0.1 else rng.choice(world["impls"][:3])
+    submitted = start + timedelta(seconds=i * 60 + rng.randrange(60))
+    day = (submitted + timedelta(hours=8)).date()
+    key = (impl["region"], day)
+    seqs[key] = seqs.get(key, 0) + 1
+    state = rng.choices([s for s, _ in STATES], [w for _, w in STATES])[0]
+    accepted = submitted + timedelta(hours=rng.randrange(1, 72)) \
+        if state not in ("submitted", "pre_review", "withdrawn") else None
+    decided = accepted + timedelta(days=rng.randrange(1, 12)) \
+        if accepted and state in ("approved", "delivered", "denied") else None
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+    warning = "none"
+    if state in ("accepted",) and rng.random() < 0.1:
+        warning = rng.choice(["yellow", "red"])
+    mine = rng.random() < 0.001
+    row = {
+        "id": uuid7_at(submitted, rng), "created_at": submitted,
+        "number": f"{impl['region']}{day:%Y%m%d}{seqs[key]:06d}", "kind": "single",
+        "workflow": "promised", "implementation_version_id": impl["version"],
+        "implementation_code": impl["code"], "item_code": impl["basic"],
+        "item_name": impl["name"], "department_id": impl["department"],
+        "region_code": impl["region"], "receiving_region_code": impl["region"],
+        "applicant_person_id": world["person"] if mine else None,
+        "applicant_account_id": world["applicant"] if mine else None,
+        "applicant_name": name, "channel": rng.choice(["online", "window", "mobile"]),
+        "state": state, "version": 2 if accepted else 1,
+        "form_data": json.dumps({"applicant_name": name,
+                                 "phone": f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d}",
+                                 "shop_name": f"{name}小吃店"}, ensure_ascii=False),
+        "submitted_at": submitted, "accepted_at": accepted, "decided_at": decided,
+        "decision": "approved" if state in ("approved", "delivered") else
+        ("denied" if state == "denied" else None),
+        "legal_days": 20, "promised_days": 10,
+        "legal_due_date": (accepted + timedelta(days=28)).date() if accepted else None,
+        "promised_due_date": (accepted + timedelta(days=14)).date() if accepted else None,
+        "due_provisional": False, "paused": state == "paused", "paused_days_total": 0,
+        "extension_days_total": 0, "warning_level": warning, "deemed_accepted": False,
+        "deficient_materials": "[]", "last_event_seq": 2 if accepted else 1,
+    }
+    events = [{"case_id": row["id"], "seq": 1, "at": submitted, "actor_name": name,
+               "actor_role": "applicant", "action": "submit", "from_state": None,
+               "to_state": "submitted", "data": json.dumps({"channel": row["channel"]})}]
+    if accepted:
+        events.append({"case_id": row["id"], "seq": 2, "at": accepted, "actor_name": "综合窗口",
+                       "actor_role": "clerk", "action": "accept", "from_state": "submitted",
+                       "to_state": "accepted", "data": "{}"})
+    return row, events
+
+
+def load_cases(engine: Engine, world: dict[str, Any], n: int) -> float:
+    """COPY n cases and their events; returns seconds taken."""
+    start = datetime(2026, 9, 1, tzinfo=UTC) - timedelta(minutes=n)
+    case_cols = [c.name for c in Case.__table__.columns]
+    event_cols = [c.name for c in CaseEvent.__table__.columns if c.name != "id"]
+    started = time.perf_counter()
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert conn is not None
+        # Two passes over the same seeded rows: cases first, then their events.
+        for table, cols in (("cases", case_cols), ("case_events", event_cols)):
+            rng = random.Random(42)
+            seqs: dict[tuple[str, date], int] = {}
+            with conn.cursor() as cur, cur.copy(
+                    f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                for i in range(n):
+                    row, events = _row(i, rng, world, start, seqs)
+                    if table == "cases":
+                        copy.write_row([row.get(c) for c in cols])
+                    else:
+                        for e in events:
+                            copy.write_row([e.get(c) for c in cols])
+                    if i % 200_000 == 0 and i:
+                        print(f"  {table}: {i:,} …", file=sys.stderr)
+        conn.commit()
+    finally:
+        raw.close()
+    with engine.begin() as c:
+        c.execute(text("ANALYZE cases"))
+        c.execute(text("ANALYZE case_events"))
+    return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------------ serving and wrk
+
+
+def serve(url: str, var_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TONGBAN_DATABASE_URL": url, "TONGBAN_VAR_DIR": str(var_dir),
+           "TONGBAN_RUN_WORKER_IN_PROCESS": "false",
+           "TONGBAN_DATA_KEY": KEYS["data_key"], "TONGBAN_INDEX_KEY": KEYS["index_key"]}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tongban.app:create_app", "--factory",
+         "--workers", "2", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"], env=env)
+    for _ in range(120):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("the server did not come up")
+
+
+def login(base: str, username: str) -> str:
+    resp = httpx.post(f"{base}/api/v1/auth/login",
+                      json={"username": username, "password": PASSWORD})
+    resp.raise_for_status()
+    token: str = resp.json()["token"]
+    return token
+
+
+DETAIL_LUA = """
+local numbers = {}
+for line in io.lines(os.getenv("NUMBERS_FILE")) do numbers[#numbers + 1] = line end
+math.randomseed(os.time())
+request = function()
+  local n = numbers[math.random(#numbers)]
+  return wrk.format("GET", "/api/v1/cases/" .. n)
+end
+"""
+
+LIFECYCLE_LUA = """
+local headers = {["Content-Type"] = "application/json"}
+local tokens = {os.getenv("APPLICANT_TOKEN"), os.getenv("CLERK_TOKEN"),
+                os.getenv("REVIEWER_TOKEN")}
+local apply_body = '{"implementation_code":"' .. os.getenv("IMPL_CODE") ..
+  '","channel":"window","form_data":{"applicant_name":"张三","phone":"13800138000"}}'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) step = 0; number = nil; completed = 0; failed = 0 end
+request = function()
+  headers["Authorization"] = "Bearer " .. tokens[step + 1]
+  if step == 0 then return wrk.format("POST", "/api/v1/cases", headers, apply_body) end
+  local action = step == 1 and "accept" or "approve"
+  return wrk.format("POST", "/api/v1/cases/" .. number .. "/actions/" .. action, headers, "{}")
+end
+response = function(status, hdrs, body)
+  if step == 0 and status == 201 then
+    number = string.match(body, '"number":"(%d+)"'); step = 1
+  elseif step == 1 and status == 200 then step = 2
+  elseif step == 2 and status == 200 then completed = completed + 1; step = 0
+  else
+    failed = failed + 1; step = 0
+    if os.getenv("SHOW_FAILURES") then io.write(status, " ", string.sub(body, 1, 300), "\n") end
+  end
+end
+function done(summary, latency, requests)
+  local c, f = 0, 0
+  for _, t in ipairs(threads) do c = c + t:get("completed"); f = f + t:get("failed") end
+  io.write(string.format("LIFECYCLES %d FAILED %d SECONDS %.3f\\n", c, f,
+                         summary.duration / 1e6))
+end
+"""
+
+
+def wrk(url: str, *, token: str | None, duration: int, connections: int = 16,
+        threads: int = 4, script: Path | None = None,
+        env: dict[str, str] | None = None) -> dict[str, Any]:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+           "--timeout", "10s"]
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}).stdout
+    return {"raw": out, "p50": _pct(out, "50%"), "p99": _pct(out, "99%"),
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "non2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)",
+                                                           out)) else 0}
+
+
+def _pct(out: str, label: str) -> float:
+    m = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if m is None:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+# ------------------------------------------------------------------------ EXPLAIN
+
+
+def explain_list(engine: Engine, world: dict[str, Any], cursor_id: uuid.UUID) -> list[str]:
+    """EXPLAIN ANALYZE of the list query as the supervisor sees it (first and keyset page)."""
+    factory = make_sessionmaker(engine)
+    out = []
+    with factory() as s:
+        account = identity.get_account(db_session=s, account_id=world["supervisor"])
+        actor = identity.actor_from_account(account)
+        base = select(Case).where(cases.visible_clause(actor))
+        for label, stmt in (("first page", base),
+                            ("keyset page", base.where(Case.id < cursor_id))):
+            sql = stmt.order_by(Case.id.desc()).limit(51).compile(
+                dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+            plan = s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}".replace("%%", "%"))
+                             ).scalars().all()
+            out.append(f"{label}:\n    " + "\n    ".join(plan))
+    return out
+
+
+# ------------------------------------------------------------------------ main
+
+
+def _ratio_line(name: str, value: float, goal: float, lower_is_better: bool,
+                unit: str) -> str:
+    ratio = goal / value if lower_is_better else value / goal
+    met = ratio >= 1
+    sign = "<" if lower_is_better else ">="
+    return (f"  {name:<34} {value:9.1f} {unit:<5} goal {sign} {goal:g} {unit}: "
+            f"{'met' if met else 'NOT met'} (x{ratio:.2f} of the goal)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=1_000_000)
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep an already loaded scratch database")
+    ap.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE plans")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    import_all_models()
+    url = scratch_url()
+    tmp = Path(tempfile.mkdtemp(prefix="tongban-http-"))
+    settings = Settings(database_url=url, var_dir=tmp / "var", run_worker_in_process=False,
+                        **KEYS)
+    engine = make_engine(url) if args.reuse else None
+    loaded = 0
+    if engine is not None:
+        try:
+            with engine.connect() as c:
+                loaded = c.scalar(select(func.count()).select_from(Case)) or 0
+        except Exception:
+            loaded = 0
+    if loaded < args.cases:
+        if engine is not None:
+            engine.dispose()
+        recreate_database()
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        world = seed_world(engine, settings)
+        secs = load_cases(engine, world, args.cases)
+        Path(tempfile.gettempdir(), "tongban-http-world.json").write_text(
+            json.dumps(world, default=str))
+        print(f"loaded {args.cases:,} cases (+ events) in {secs:.0f} s")
+    else:
+        world = json.loads(Path(tempfile.gettempdir(), "tongban-http-world.json").read_text())
+        for k in ("person", "applicant", "clerk", "reviewer", "supervisor"):
+            world[k] = uuid.UUID(world[k])
+        print(f"reusing {loaded:,} cases")
+    assert engine is not None
+    with engine.connect() as c:
+        total = c.scalar(select(func.count()).select_from(Case)) or 0
+        numbers = c.scalars(text("SELECT number FROM cases TABLESAMPLE SYSTEM (1) "
+                                 "WHERE region_code LIKE '51%' LIMIT 5000")).all()
+        mid = c.scalar(select(Case.id).order_by(Case.id).offset(total // 2).limit(1))
+    assert mid is not None
+    numbers_file = tmp / "numbers.txt"
+    numbers_file.write_text("\n".join(numbers) + "\n")
+    (tmp / "detail.lua").write_text(DETAIL_LUA)
+    (tmp / "lifecycle.lua").write_text(LIFECYCLE_LUA)
+    if args.explain:
+        print("\n".join(explain_list(engine, world, mid)))
+    proc = serve(url, tmp / "var", args.port)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        tokens = {u: login(base, u) for u in ("applicant", "clerk", "reviewer", "supervisor")}
+        staff = tokens["supervisor"]
+        first = httpx.get(f"{base}/api/v1/cases", headers={"Authorization": f"Bearer {staff}"})
+        first.raise_for_status()
+        assert len(first.json()["items"]) == 50
+        cursor = cases.encode_cursor(mid)
+        runs = {
+            "GET /cases (first page)": wrk(f"{base}/api/v1/cases", token=staff,
+                                           duration=args.duration),
+            "GET /cases?cursor= (keyset page)": wrk(f"{base}/api/v1/cases?cursor={cursor}",
+                                                    token=staff, duration=args.duration),
+            "GET /cases/{number}": wrk(f"{base}/api/v1/cases", token=staff,
+                                       duration=args.duration, script=tmp / "detail.lua",
+                                       env={"NUMBERS_FILE": str(numbers_file)}),
+        }
+        life_env = {"APPLICANT_TOKEN": tokens["applicant"], "CLERK_TOKEN": tokens["clerk"],
+                    "REVIEWER_TOKEN": tokens["reviewer"], "IMPL_CODE": world["impls"][0]["code"]}
+        life = wrk(f"{base}/", token=None, duration=args.duration, threads=16,
+                   script=tmp / "lifecycle.lua", env=life_env)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    m = re.search(r"LIFECYCLES (\d+) FAILED (\d+) SECONDS ([\d.]+)", life["raw"])
+    assert m is not None, life["raw"]
+    lifecycles, failed, seconds = int(m.group(1)), int(m.group(2)), float(m.group(3))
+    print(f"\nPostgreSQL, {total:,} cases; uvicorn 2 workers; wrk 16 connections, "
+          f"{args.duration} s each; {os.cpu_count()} CPUs")
+    for name, r in runs.items():
+        print(f"{name}: {r['rps']:.0f} req/s, p50 {r['p50']:.1f} ms, non-2xx {r['non2xx']}")
+        print(_ratio_line("  p99", r["p99"], P99_GOAL_MS, True, "ms"))
+    rate = lifecycles / seconds
+    print(f"lifecycle (apply, accept, approve): {lifecycles} cases in {seconds:.1f} s, "
+          f"{failed} failed steps, p50 {life['p50']:.1f} ms, p99 {life['p99']:.1f} ms per request")
+    print(_ratio_line("  cases/s", rate, LIFECYCLE_GOAL, False, "/s"))
+
+
+if __name__ == "__main__":
+    main()
