@@ -303,7 +303,7 @@ response = function(status, hdrs, body)
   elseif step == 2 and status == 200 then completed = completed + 1; step = 0
   else
     failed = failed + 1; step = 0
-    if os.getenv("SHOW_FAILURES") then io.write(status, " ", string.sub(body, 1, 300), "\n") end
+    if os.getenv("SHOW_FAILURES") then io.write(status, " ", string.sub(body, 1, 300), "\\n") end
   end
 end
 function done(summary, latency, requests)
