@@ -29,7 +29,7 @@ def optional_actor(request: Request, db: Session = Depends(get_db)) -> Actor | N
     token = request_token(request)
     if token is None:
         return None
-    return service.actor_for_token(db_session=db, token=token)
+    return service.cached_actor_for_token(db_session=db, token=token)
 
 
 def current_actor(actor: Actor | None = Depends(optional_actor)) -> Actor:

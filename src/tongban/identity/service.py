@@ -24,7 +24,7 @@ from tongban.audit.service import record
 from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from tongban.identity import crypto
+from tongban.identity import actor_cache, crypto
 from tongban.identity.actor import Actor, Scope, region_covers
 from tongban.identity.ids import IdentifierError, mask_id_number, parse_resident_id, validate_uscc
 from tongban.identity.models import (
@@ -525,6 +525,7 @@ def logout(*, db_session: Session, token: str, now: datetime | None = None) -> N
     if session is None or session.revoked_at is not None:
         return
     session.revoked_at = now or utcnow()
+    actor_cache.forget(session.token_hash)
     account = db_session.get(Account, session.account_id)
     record(db_session=db_session, actor_id=session.account_id,
            actor_name=account.display_name if account else "", action="account.logout",
@@ -542,23 +543,73 @@ def actor_from_account(account: Account, acting_for: uuid.UUID | None = None) ->
     )
 
 
-def actor_for_token(
-    *, db_session: Session, token: str, now: datetime | None = None
-) -> Actor | None:
-    """The caller behind a bearer token; None when unknown, expired, revoked or inactive."""
-    now = now or utcnow()
-    session = db_session.get(LoginSession, _token_hash(token))
-    if session is None or session.revoked_at is not None or session.expires_at <= now:
+def _resolve_token(
+    db_session: Session, token_hash: str, now: datetime
+) -> tuple[Actor, datetime] | None:
+    """The actor of a live session and the session's expiry, in ONE query (session,
+    account, roles and scopes joined; an agent's authorisation is a second one)."""
+    stmt = (
+        select(LoginSession.expires_at, LoginSession.revoked_at,
+               LoginSession.acting_for_authorisation_id, Account.id, Account.display_name,
+               Account.active, Account.person_id, Account.enterprise_id, Account.username,
+               AccountRole.role, StaffScope.id, StaffScope.region_code,
+               StaffScope.department_id)
+        .join(Account, Account.id == LoginSession.account_id)
+        .outerjoin(AccountRole, AccountRole.account_id == Account.id)
+        .outerjoin(StaffScope, StaffScope.account_id == Account.id)
+        .where(LoginSession.token_hash == token_hash)
+        .order_by(StaffScope.id)
+    )
+    rows = db_session.execute(stmt).all()
+    if not rows:
         return None
-    account = db_session.get(Account, session.account_id)
-    if account is None or not account.active:
+    first = rows[0]
+    expires_at, revoked_at, acting_for = first[0], first[1], first[2]
+    if revoked_at is not None or expires_at <= now or not first.active:
         return None
-    acting_for = session.acting_for_authorisation_id
     if acting_for is not None:
         auth = db_session.get(AgentAuthorisation, acting_for)
         if auth is None or _authorisation_state(auth, now) != "valid":
             acting_for = None
-    return actor_from_account(account, acting_for)
+    scopes: dict[uuid.UUID, Scope] = {}
+    for row in rows:
+        if row[10] is not None:
+            scopes.setdefault(row[10], Scope(row.region_code, row.department_id))
+    actor = Actor(
+        account_id=first[3], name=first.display_name,
+        roles=frozenset(r.role for r in rows if r.role is not None),
+        scopes=tuple(scopes.values()), person_id=first.person_id,
+        enterprise_id=first.enterprise_id, acting_for_authorisation_id=acting_for,
+        extra={"username": first.username},
+    )
+    return actor, expires_at
+
+
+def actor_for_token(
+    *, db_session: Session, token: str, now: datetime | None = None
+) -> Actor | None:
+    """The caller behind a bearer token; None when unknown, expired, revoked or inactive."""
+    found = _resolve_token(db_session, _token_hash(token), now or utcnow())
+    return found[0] if found else None
+
+
+def cached_actor_for_token(
+    *, db_session: Session, token: str, now: datetime | None = None
+) -> Actor | None:
+    """actor_for_token, remembered per process for a few seconds: the hot path of every
+    request (see identity.actor_cache for the revocation bound)."""
+    now = now or utcnow()
+    token_hash = _token_hash(token)
+    actor = actor_cache.get(token_hash, now)
+    if actor is not None:
+        return actor
+    found = _resolve_token(db_session, token_hash, now)
+    if found is None:
+        return None
+    actor, expires_at = found
+    if actor.acting_for_authorisation_id is None:
+        actor_cache.put(token_hash, actor, expires_at)
+    return actor
 
 
 def _live_session(db_session: Session, token: str, now: datetime) -> LoginSession:
@@ -584,6 +635,7 @@ def act_for(
         raise Forbidden(AUTHORISATION_REASONS[state], code="agent_not_authorised",
                         details={"reason": state, "authorisation_id": str(auth.id)})
     session.acting_for_authorisation_id = auth.id
+    actor_cache.forget(session.token_hash)
     record(db_session=db_session, actor_id=session.account_id,
            actor_name=session.account.display_name, action="account.act_for",
            entity="agent_authorisation", entity_id=str(auth.id))
@@ -594,6 +646,7 @@ def stop_acting(*, db_session: Session, token: str, now: datetime | None = None)
     """The agent's session acts for nobody again."""
     session = _live_session(db_session, token, now or utcnow())
     session.acting_for_authorisation_id = None
+    actor_cache.forget(session.token_hash)
     return session
 
 
