@@ -91,7 +91,7 @@ def submit(
         version_id=body.version_id, applicant=body.applicant,
         idempotency_key=body.idempotency_key or idempotency_key,
     )
-    return detail_out(service.get(db_session=db, actor=actor, case_number=case.number))
+    return detail_out(service.detail_of(db_session=db, actor=actor, case=case))
 
 
 @router.get("/cases", response_model=CasePage)
@@ -134,10 +134,10 @@ def act(
     settings: Settings = Depends(get_settings_dep), actor: Actor = Depends(current_actor),
 ) -> CaseOut:
     """Take a workflow action; 409 lists the actions allowed now when this one is not."""
-    service.act(db_session=db, settings=settings, actor=actor, case_number=number,
-                action=action, reason=body.reason, data=body.data,
-                expected_version=body.expected_version)
-    return detail_out(service.get(db_session=db, actor=actor, case_number=number))
+    case = service.act(db_session=db, settings=settings, actor=actor, case_number=number,
+                       action=action, reason=body.reason, data=body.data,
+                       expected_version=body.expected_version)
+    return detail_out(service.detail_of(db_session=db, actor=actor, case=case))
 
 
 @router.post("/cases/{number}/materials", response_model=MaterialOut,

@@ -1133,23 +1133,46 @@ def deadlines(*, db_session: Session, case: Case, today: date) -> Deadlines:
                      None)
 
 
+# The records a case may have besides its events; most cases have few or none of them.
+_SIDE_RECORDS: tuple[tuple[Any, Any], ...] = (
+    (CaseMaterial, CaseMaterial.supplied_at), (SupplementNotice, SupplementNotice.issued_at),
+    (Pause, Pause.started_at), (Extension, Extension.at), (Payment, Payment.paid_at),
+    (Delivery, Delivery.at),
+)
+
+
+def _side_records(db_session: Session, case_id: uuid.UUID) -> list[list[Any]]:
+    """Each side table's rows of a case: one EXISTS round trip says which tables to read,
+    so a case without pauses or payments costs no query for them."""
+    flags = db_session.execute(select(*(
+        select(model.case_id).where(model.case_id == case_id).exists()
+        for model, _ in _SIDE_RECORDS))).one()
+    return [_rows(db_session, model, case_id, order) if present else []
+            for (model, order), present in zip(_SIDE_RECORDS, flags, strict=True)]
+
+
 def get(*, db_session: Session, actor: Actor, case_number: str,
         now: datetime | None = None) -> CaseDetail:
     """A case with its history, materials, deadlines and what the caller may do next."""
     case = get_case(db_session=db_session, case_number=case_number)
+    return detail_of(db_session=db_session, actor=actor, case=case, now=now)
+
+
+def detail_of(*, db_session: Session, actor: Actor, case: Case,
+              now: datetime | None = None) -> CaseDetail:
+    """get() of a case already loaded (after submit or an action, so the response does
+    not read the case again); 404 for a caller who may not see it."""
     if not can_see(actor, case):
-        raise NotFound("办件不存在 / no such case", details={"case_number": case_number})
+        raise NotFound("办件不存在 / no such case", details={"case_number": case.number})
     today = clock.local_date(now or utcnow())
+    materials, notices, pauses, extensions, payments, deliveries = _side_records(
+        db_session, case.id)
     return CaseDetail(
         case=case, allowed_actions=allowed_actions(actor=actor, case=case),
         deadlines=deadlines(db_session=db_session, case=case, today=today),
         events=_rows(db_session, CaseEvent, case.id, CaseEvent.seq),
-        materials=_rows(db_session, CaseMaterial, case.id, CaseMaterial.supplied_at),
-        notices=_rows(db_session, SupplementNotice, case.id, SupplementNotice.issued_at),
-        pauses=_rows(db_session, Pause, case.id, Pause.started_at),
-        extensions=_rows(db_session, Extension, case.id, Extension.at),
-        payments=_rows(db_session, Payment, case.id, Payment.paid_at),
-        deliveries=_rows(db_session, Delivery, case.id, Delivery.at),
+        materials=materials, notices=notices, pauses=pauses, extensions=extensions,
+        payments=payments, deliveries=deliveries,
     )
 
 
