@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 from sqlalchemy.orm.attributes import get_history
 
@@ -146,13 +146,16 @@ class SearchEntry(Base):
     `pinyin` the full pinyin and `initials` the pinyin initials of the same segments, each
     segment without spaces and segments separated by one space, the implementation's name
     first, so `gjj` finds 住房公积金提取 and `gjj ` (prefix with a space) means "the whole
-    name". On PostgreSQL, trigram indexes serve the substring matches.
+    name". SearchToken rows (an inverted index, see tokens.py) select the entries a query
+    can match; the LIKE predicates then check them. `doc` is the entry's small integer key
+    in that index (never reused: AUTOINCREMENT on SQLite, a sequence on PostgreSQL).
     """
 
     __tablename__ = "catalog_search"
 
+    doc: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     implementation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("catalog_implementations.id"), primary_key=True
+        ForeignKey("catalog_implementations.id"), unique=True
     )
     implementation_code: Mapped[str] = mapped_column(String(31))
     version_id: Mapped[uuid.UUID]
@@ -171,17 +174,37 @@ class SearchEntry(Base):
     popularity: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (
-        *(
-            Index(f"ix_catalog_search_{col}_trgm", col, postgresql_using="gin",
-                  postgresql_ops={col: "gin_trgm_ops"}).ddl_if(dialect="postgresql")
-            for col in ("text", "pinyin", "initials")
-        ),
         # `region_code LIKE '5101%'` (a region and everything under it) needs pattern ops
-        # on PostgreSQL unless the database collation is C.
+        # on PostgreSQL unless the database collation is C; SQLite uses GLOB on the
+        # plain index (search.region_filter).
         Index("ix_catalog_search_region_prefix", "region_code",
               postgresql_ops={"region_code": "varchar_pattern_ops"}).ddl_if(
                   dialect="postgresql"),
+        {"sqlite_autoincrement": True},
     )
+
+
+# Broad queries and browsing walk entries in result order (most popular first) and stop
+# after one page, instead of sorting every match.
+Index("ix_catalog_search_popular", SearchEntry.popularity.desc(), SearchEntry.name,
+      SearchEntry.implementation_id)
+
+
+class SearchToken(Base):
+    """One posting of the search index: entry `doc` carries `token` (see tokens.py).
+
+    No foreign key to catalog_search: a key would make deleting an entry scan this table
+    on both databases; service._refresh_search_entry and withdraw keep the two in step,
+    and a stale posting costs one extra candidate, never a wrong result (docs are never
+    reused).
+    """
+
+    __tablename__ = "catalog_search_tokens"
+
+    token: Mapped[str] = mapped_column(String(16), primary_key=True)
+    doc: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 # Once a version leaves `draft`, only its state may move on (published -> superseded or

@@ -606,8 +606,10 @@ def withdraw(*, db_session: Session, actor: Actor, implementation_code: str,
     current = get_current_version(db_session=db_session, implementation_code=implementation_code)
     _move(current, "withdraw")
     impl.current_version_id = None
-    entry = db_session.get(SearchEntry, impl.id)
+    entry = _search_entry(db_session, impl.id)
     if entry is not None:
+        search_sql.drop_tokens(db_session, doc=entry.doc,
+                               wanted=search_sql.tokens.entry_tokens(entry.text))
         db_session.delete(entry)
     db_session.flush()
     _audit(db_session, actor, "implementation.withdraw", "catalog_implementation",
@@ -699,8 +701,9 @@ def _refresh_search_entry(db_session: Session, impl: Implementation) -> SearchEn
     item, department = impl.item, impl.department
     text, pinyin, initials = search_sql.segments(
         [version.name, item.name, department.name, *places, *item.topics])
-    entry = db_session.get(SearchEntry, impl.id) or SearchEntry(implementation_id=impl.id,
-                                                                popularity=0)
+    entry = _search_entry(db_session, impl.id) or SearchEntry(implementation_id=impl.id,
+                                                              popularity=0)
+    old_text = entry.text if entry.doc is not None else None
     guide_data = Guide.model_validate(version.guide)
     values = dict(
         implementation_code=impl.implementation_code, version_id=version.id,
@@ -713,7 +716,13 @@ def _refresh_search_entry(db_session: Session, impl: Implementation) -> SearchEn
         setattr(entry, key, value)
     db_session.add(entry)
     db_session.flush()
+    search_sql.sync_tokens(db_session, doc=entry.doc, old_text=old_text, text=text)
     return entry
+
+
+def _search_entry(db_session: Session, implementation_id: uuid.UUID) -> SearchEntry | None:
+    return db_session.scalar(select(SearchEntry).where(
+        SearchEntry.implementation_id == implementation_id))
 
 
 def search(*, db_session: Session, q: str | None, region_code: str | None = None,
@@ -725,10 +734,9 @@ def search(*, db_session: Session, q: str | None, region_code: str | None = None
     offset = search_sql.decode_cursor(cursor)
     if region_code:
         ensure_region_exists(db_session=db_session, region_code=region_code)
-    stmt = search_sql.implementations_query(
-        q=q, region_code=region_code, department_id=department_id, item_type=item_type,
-        applicant_type=applicant_type)
-    rows = [row[0] for row in db_session.execute(stmt.offset(offset).limit(limit + 1))]
+    rows = search_sql.find_entries(
+        db_session, q=q, region_code=region_code, department_id=department_id,
+        item_type=item_type, applicant_type=applicant_type, offset=offset, count=limit + 1)
     page, next_cursor = _page(rows, offset, limit)
     return SearchPage(
         items=[SearchHit(**{**_entry_dict(e), "applicant_types": e.applicant_types.split(",")})
