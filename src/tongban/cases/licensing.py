@@ -68,13 +68,10 @@ def issue_licence_on_decision(
         return
     if case.applicant_person_id is None and case.applicant_enterprise_id is None:
         return
-    from tongban.catalog import service as catalog
+    from tongban.cases.service import guide_of
 
-    if case.implementation_version_id is None:
-        return
-    version = catalog.get_version(db_session=db_session,
-                                  version_id=case.implementation_version_id)
-    result = version.guide.get("result") or {}
+    guide, _ = guide_of(db_session=db_session, case=case)  # read once per process
+    result = guide.get("result") or {}
     if result.get("kind") != "licence" or not result.get("licence_type"):
         return
     if not _known_type(db_session, result["licence_type"]):

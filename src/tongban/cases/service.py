@@ -928,6 +928,12 @@ def _guide_and_schema(db_session: Session, case: Case) -> tuple[dict[str, Any], 
     return found
 
 
+def guide_of(*, db_session: Session, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The guide and form schema a case was applied under ({} without a version); shared
+    between requests, so callers must not change them."""
+    return _guide_and_schema(db_session, case)
+
+
 def act(
     *, db_session: Session, settings: Settings, actor: Actor, case_number: str, action: str,
     reason: str | None = None, data: dict[str, Any] | None = None,
