@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile, status
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from tongban.api_deps import get_db, get_settings_dep
@@ -40,6 +41,13 @@ def summary(case: Case) -> CaseSummary:
     out = CaseSummary.model_validate(case)
     out.state_label = STATE_LABELS.get(case.state, case.state)
     return out
+
+
+def summary_row(row: Row[Any]) -> CaseSummary:
+    """A row of service.SUMMARY_COLUMNS as a list row (validating a dict is about twice
+    as fast as reading attributes)."""
+    return CaseSummary.model_validate(
+        {**row._mapping, "state_label": STATE_LABELS.get(row.state, row.state)})
 
 
 def detail_out(detail: service.CaseDetail) -> CaseOut:
@@ -116,9 +124,9 @@ def list_cases(
         applicant_enterprise_id=applicant_enterprise_id, due_before=due_before, kind=kind,
         parent_case_id=parent_case_id,
     )
-    rows, next_cursor = service.list_cases(db_session=db, actor=actor, filters=filters,
-                                           cursor=cursor, limit=limit, order=order)
-    return CasePage(items=[summary(c) for c in rows], next_cursor=next_cursor)
+    rows, next_cursor = service.list_case_rows(db_session=db, actor=actor, filters=filters,
+                                               cursor=cursor, limit=limit, order=order)
+    return CasePage(items=[summary_row(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/cases/{number}", response_model=CaseOut)

@@ -1287,18 +1287,16 @@ def _after_due(due: date | None, case_id: uuid.UUID) -> ColumnElement[bool]:
 CASE_ORDERS = ("new", "due")
 
 
-def list_cases(
-    *, db_session: Session, actor: Actor, filters: CaseFilters, cursor: str | None = None,
-    limit: int = 50, order: str = "new",
-) -> tuple[list[Case], str | None]:
-    """Cases the caller may see, newest first (or by due date), one keyset page at a time."""
+def _page(
+    db_session: Session, stmt: Any, *, actor: Actor, filters: CaseFilters, cursor: str | None,
+    limit: int, order: str, objects: bool,
+) -> tuple[list[Any], str | None]:
+    """One keyset page of `stmt` (Case objects, or rows of some columns) and its cursor."""
     if order not in CASE_ORDERS:
         raise InvalidInput("排序方式无效 / unknown order",
                            details=[{"field": "order", "message": f"{'|'.join(CASE_ORDERS)}"}])
     limit = max(1, min(limit, 200))
-    # A list row never shows the form or the owed materials: leave the JSON unread.
-    stmt = (select(Case).where(visible_clause(actor), *_filter_clauses(filters))
-            .options(defer(Case.form_data), defer(Case.deficient_materials)))
+    stmt = stmt.where(visible_clause(actor), *_filter_clauses(filters))
     if order == "due":
         if cursor:
             stmt = stmt.where(_after_due(*decode_due_cursor(cursor)))
@@ -1307,13 +1305,45 @@ def list_cases(
         if cursor:
             stmt = stmt.where(Case.id < decode_cursor(cursor))
         stmt = stmt.order_by(Case.id.desc())
-    rows = list(db_session.scalars(stmt.limit(limit + 1)))
+    result = db_session.execute(stmt.limit(limit + 1))
+    rows = list(result.scalars() if objects else result)
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
     next_cursor = (encode_due_cursor(last.promised_due_date, last.id) if order == "due"
                    else encode_cursor(last.id))
     return rows[:limit], next_cursor
+
+
+def list_cases(
+    *, db_session: Session, actor: Actor, filters: CaseFilters, cursor: str | None = None,
+    limit: int = 50, order: str = "new",
+) -> tuple[list[Case], str | None]:
+    """Cases the caller may see, newest first (or by due date), one keyset page at a time."""
+    # A list row never shows the form or the owed materials: leave the JSON unread.
+    stmt = select(Case).options(defer(Case.form_data), defer(Case.deficient_materials))
+    return _page(db_session, stmt, actor=actor, filters=filters, cursor=cursor, limit=limit,
+                 order=order, objects=True)
+
+
+# What a list row of the API shows (schemas.CaseSummary): a page reads these columns
+# only, as plain rows, instead of whole Case objects (half the columns, no identity map).
+SUMMARY_COLUMNS = (
+    Case.id, Case.number, Case.kind, Case.parent_case_id, Case.item_code, Case.item_name,
+    Case.implementation_code, Case.department_id, Case.region_code,
+    Case.receiving_region_code, Case.applicant_name, Case.channel, Case.state, Case.version,
+    Case.submitted_at, Case.accepted_at, Case.decided_at, Case.decision,
+    Case.legal_due_date, Case.promised_due_date, Case.due_provisional, Case.warning_level,
+)
+
+
+def list_case_rows(
+    *, db_session: Session, actor: Actor, filters: CaseFilters, cursor: str | None = None,
+    limit: int = 50, order: str = "new",
+) -> tuple[list[Any], str | None]:
+    """list_cases() as rows of SUMMARY_COLUMNS: the API's list, cheap to read."""
+    return _page(db_session, select(*SUMMARY_COLUMNS), actor=actor, filters=filters,
+                 cursor=cursor, limit=limit, order=order, objects=False)
 
 
 @dataclass(frozen=True)
