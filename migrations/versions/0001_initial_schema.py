@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 12:50:12.179337
+Create Date: 2026-11-22 13:55:29.386873
 """
 
 from __future__ import annotations
@@ -110,6 +110,13 @@ def upgrade() -> None:
             batch_op.f("ix_catalog_regions_parent_code"), ["parent_code"], unique=False
         )
 
+    op.create_table(
+        "catalog_search_tokens",
+        sa.Column("token", sa.String(length=16), nullable=False),
+        sa.Column("doc", sa.Integer(), autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("token", "doc", name=op.f("pk_catalog_search_tokens")),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "federation_anchors",
         sa.Column("instance", sa.String(length=60), nullable=False),
@@ -414,6 +421,27 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "bundles",
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("current_version_id", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["region_code"],
+            ["catalog_regions.code"],
+            name=op.f("fk_bundles_region_code_catalog_regions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bundles")),
+        sa.UniqueConstraint("code", name=op.f("uq_bundles_code")),
+    )
+    with op.batch_alter_table("bundles", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bundles_current_version_id"), ["current_version_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_bundles_region_code"), ["region_code"], unique=False)
+
+    op.create_table(
         "catalog_departments",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("region_code", sa.String(length=12), nullable=False),
@@ -485,6 +513,33 @@ def upgrade() -> None:
     with op.batch_alter_table("identity_enterprises", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_identity_enterprises_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
+        "bundle_versions",
+        sa.Column("bundle_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("topic", sa.String(length=60), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("legal_days", sa.Integer(), nullable=False),
+        sa.Column("promised_days", sa.Integer(), nullable=False),
+        sa.Column("deny_rule", sa.String(length=20), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("published_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_by", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bundle_id"], ["bundles.id"], name=op.f("fk_bundle_versions_bundle_id_bundles")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bundle_versions")),
+        sa.UniqueConstraint("bundle_id", "version", name=op.f("uq_bundle_versions_bundle_id")),
+    )
+    with op.batch_alter_table("bundle_versions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bundle_versions_bundle_id"), ["bundle_id"], unique=False
         )
 
     op.create_table(
@@ -660,6 +715,39 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "bundle_members",
+        sa.Column("version_id", sa.Uuid(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("implementation_code", sa.String(length=31), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "depends_on",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("promised_days", sa.Integer(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_bundle_members_department_id_catalog_departments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["version_id"],
+            ["bundle_versions.id"],
+            name=op.f("fk_bundle_members_version_id_bundle_versions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bundle_members")),
+        sa.UniqueConstraint(
+            "version_id", "implementation_code", name=op.f("uq_bundle_members_version_id")
+        ),
+    )
+    with op.batch_alter_table("bundle_members", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bundle_members_version_id"), ["version_id"], unique=False
+        )
+
+    op.create_table(
         "catalog_implementation_versions",
         sa.Column("implementation_id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -705,6 +793,7 @@ def upgrade() -> None:
 
     op.create_table(
         "catalog_search",
+        sa.Column("doc", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("implementation_id", sa.Uuid(), nullable=False),
         sa.Column("implementation_code", sa.String(length=31), nullable=False),
         sa.Column("version_id", sa.Uuid(), nullable=False),
@@ -726,31 +815,22 @@ def upgrade() -> None:
             ["catalog_implementations.id"],
             name=op.f("fk_catalog_search_implementation_id_catalog_implementations"),
         ),
-        sa.PrimaryKeyConstraint("implementation_id", name=op.f("pk_catalog_search")),
+        sa.PrimaryKeyConstraint("doc", name=op.f("pk_catalog_search")),
+        sa.UniqueConstraint("implementation_id", name=op.f("uq_catalog_search_implementation_id")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("catalog_search", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_catalog_search_department_id"), ["department_id"], unique=False
         )
-        if op.get_bind().dialect.name == "postgresql":
-            batch_op.create_index(
-                "ix_catalog_search_initials_trgm",
-                ["initials"],
-                unique=False,
-                postgresql_using="gin",
-                postgresql_ops={"initials": "gin_trgm_ops"},
-            )
         batch_op.create_index(
             batch_op.f("ix_catalog_search_item_type"), ["item_type"], unique=False
         )
-        if op.get_bind().dialect.name == "postgresql":
-            batch_op.create_index(
-                "ix_catalog_search_pinyin_trgm",
-                ["pinyin"],
-                unique=False,
-                postgresql_using="gin",
-                postgresql_ops={"pinyin": "gin_trgm_ops"},
-            )
+        batch_op.create_index(
+            "ix_catalog_search_popular",
+            [sa.literal_column("popularity DESC"), "name", "implementation_id"],
+            unique=False,
+        )
         batch_op.create_index(
             batch_op.f("ix_catalog_search_region_code"), ["region_code"], unique=False
         )
@@ -760,14 +840,6 @@ def upgrade() -> None:
             unique=False,
             postgresql_ops={"region_code": "varchar_pattern_ops"},
         )
-        if op.get_bind().dialect.name == "postgresql":
-            batch_op.create_index(
-                "ix_catalog_search_text_trgm",
-                ["text"],
-                unique=False,
-                postgresql_using="gin",
-                postgresql_ops={"text": "gin_trgm_ops"},
-            )
 
     op.create_table(
         "federation_joint_cases",
@@ -1078,6 +1150,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_cases_dept_warning", ["department_id", "warning_level"], unique=False
         )
+        batch_op.create_index("ix_cases_due_id", ["promised_due_date", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_item_code"), ["item_code"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_cases_parent_case_id"), ["parent_case_id"], unique=False
@@ -1200,6 +1273,86 @@ def upgrade() -> None:
     with op.batch_alter_table("identity_sessions", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_identity_sessions_account_id"), ["account_id"], unique=False
+        )
+
+    op.create_table(
+        "bundle_case_materials",
+        sa.Column("bundle_case_id", sa.Uuid(), nullable=False),
+        sa.Column("material_code", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("supplied_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("supplied_by", sa.Uuid(), nullable=True),
+        sa.Column(
+            "shared_with",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bundle_case_id"],
+            ["cases.id"],
+            name=op.f("fk_bundle_case_materials_bundle_case_id_cases"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bundle_case_materials")),
+    )
+    with op.batch_alter_table("bundle_case_materials", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bundle_case_materials_bundle_case_id"), ["bundle_case_id"], unique=False
+        )
+
+    op.create_table(
+        "bundle_cases",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("bundle_id", sa.Uuid(), nullable=False),
+        sa.Column("version_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bundle_id"], ["bundles.id"], name=op.f("fk_bundle_cases_bundle_id_bundles")
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_bundle_cases_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["version_id"],
+            ["bundle_versions.id"],
+            name=op.f("fk_bundle_cases_version_id_bundle_versions"),
+        ),
+        sa.PrimaryKeyConstraint("case_id", name=op.f("pk_bundle_cases")),
+    )
+    with op.batch_alter_table("bundle_cases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bundle_cases_bundle_id"), ["bundle_id"], unique=False)
+
+    op.create_table(
+        "bundle_tasks",
+        sa.Column("bundle_case_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("implementation_code", sa.String(length=31), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("task_case_id", sa.Uuid(), nullable=True),
+        sa.Column("authorisation_id", sa.Uuid(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bundle_case_id"], ["cases.id"], name=op.f("fk_bundle_tasks_bundle_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["bundle_members.id"],
+            name=op.f("fk_bundle_tasks_member_id_bundle_members"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_case_id"], ["cases.id"], name=op.f("fk_bundle_tasks_task_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bundle_tasks")),
+        sa.UniqueConstraint("task_case_id", name=op.f("uq_bundle_tasks_task_case_id")),
+    )
+    with op.batch_alter_table("bundle_tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bundle_tasks_bundle_case_id"), ["bundle_case_id"], unique=False
         )
 
     op.create_table(
@@ -1437,6 +1590,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_deliveries_case_id"))
 
     op.drop_table("case_deliveries")
+    with op.batch_alter_table("bundle_tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bundle_tasks_bundle_case_id"))
+
+    op.drop_table("bundle_tasks")
+    with op.batch_alter_table("bundle_cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bundle_cases_bundle_id"))
+
+    op.drop_table("bundle_cases")
+    with op.batch_alter_table("bundle_case_materials", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bundle_case_materials_bundle_case_id"))
+
+    op.drop_table("bundle_case_materials")
     with op.batch_alter_table("identity_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_sessions_account_id"))
 
@@ -1457,6 +1622,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_cases_region_state_due")
         batch_op.drop_index(batch_op.f("ix_cases_parent_case_id"))
         batch_op.drop_index(batch_op.f("ix_cases_item_code"))
+        batch_op.drop_index("ix_cases_due_id")
         batch_op.drop_index("ix_cases_dept_warning")
         batch_op.drop_index("ix_cases_dept_state_due")
         batch_op.drop_index(batch_op.f("ix_cases_applicant_person_id"))
@@ -1487,25 +1653,11 @@ def downgrade() -> None:
     op.drop_table("federation_joint_cases")
     with op.batch_alter_table("catalog_search", schema=None) as batch_op:
         batch_op.drop_index(
-            "ix_catalog_search_text_trgm",
-            postgresql_using="gin",
-            postgresql_ops={"text": "gin_trgm_ops"},
-        )
-        batch_op.drop_index(
             "ix_catalog_search_region_prefix", postgresql_ops={"region_code": "varchar_pattern_ops"}
         )
         batch_op.drop_index(batch_op.f("ix_catalog_search_region_code"))
-        batch_op.drop_index(
-            "ix_catalog_search_pinyin_trgm",
-            postgresql_using="gin",
-            postgresql_ops={"pinyin": "gin_trgm_ops"},
-        )
+        batch_op.drop_index("ix_catalog_search_popular")
         batch_op.drop_index(batch_op.f("ix_catalog_search_item_type"))
-        batch_op.drop_index(
-            "ix_catalog_search_initials_trgm",
-            postgresql_using="gin",
-            postgresql_ops={"initials": "gin_trgm_ops"},
-        )
         batch_op.drop_index(batch_op.f("ix_catalog_search_department_id"))
 
     op.drop_table("catalog_search")
@@ -1513,6 +1665,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_catalog_implementation_versions_implementation_id"))
 
     op.drop_table("catalog_implementation_versions")
+    with op.batch_alter_table("bundle_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bundle_members_version_id"))
+
+    op.drop_table("bundle_members")
     with op.batch_alter_table("licences_department_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_licences_department_keys_department_id"))
         batch_op.drop_index("ix_licences_department_keys_current")
@@ -1535,6 +1691,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_catalog_implementations_current_version_id"))
 
     op.drop_table("catalog_implementations")
+    with op.batch_alter_table("bundle_versions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bundle_versions_bundle_id"))
+
+    op.drop_table("bundle_versions")
     with op.batch_alter_table("identity_enterprises", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_enterprises_region_code"))
 
@@ -1547,6 +1707,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_catalog_departments_region_code"))
 
     op.drop_table("catalog_departments")
+    with op.batch_alter_table("bundles", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bundles_region_code"))
+        batch_op.drop_index(batch_op.f("ix_bundles_current_version_id"))
+
+    op.drop_table("bundles")
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_messages_pending")
 
@@ -1586,6 +1751,7 @@ def downgrade() -> None:
 
     op.drop_table("federation_forks")
     op.drop_table("federation_anchors")
+    op.drop_table("catalog_search_tokens")
     with op.batch_alter_table("catalog_regions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_regions_parent_code"))
 
