@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -345,8 +346,10 @@ def submit(
                               item_code=item_code, now=now)
     _check_guide(version.guide, channel, party)
     validate_form(version.form_schema, form_data)
+    # Only a key can collide with a concurrent twin; without one, no savepoint is needed.
+    guard = db_session.begin_nested() if idempotency_key is not None else nullcontext()
     try:
-        with db_session.begin_nested():
+        with guard:
             case = open_case(db_session=db_session, actor=actor, target=target_of(version),
                              party=party, form_data=form_data, channel=channel, now=now,
                              idempotency_key=idempotency_key)
