@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, Upl
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.cases import service
 from tongban.cases.models import Case, WarningLevel
 from tongban.cases.schemas import (
@@ -88,7 +88,7 @@ def detail_out(detail: service.CaseDetail) -> CaseOut:
 
 @router.post("/cases", response_model=CaseOut, status_code=status.HTTP_201_CREATED)
 def submit(
-    body: SubmitIn, db: Session = Depends(get_db),
+    body: SubmitIn, db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep), actor: Actor = Depends(current_actor),
     idempotency_key: str | None = Header(default=None, max_length=100),
 ) -> CaseOut:
@@ -104,7 +104,7 @@ def submit(
 
 @router.get("/cases", response_model=CasePage)
 def list_cases(
-    db: Session = Depends(get_db), actor: Actor = Depends(current_actor),
+    db: Session = DB_SESSION, actor: Actor = Depends(current_actor),
     state: State | None = None, department_id: uuid.UUID | None = None,
     region: str | None = Query(default=None, pattern=r"^\d{6}(\d{3}){0,2}$"),
     item_code: str | None = Query(default=None, max_length=12),
@@ -130,7 +130,7 @@ def list_cases(
 
 
 @router.get("/cases/{number}", response_model=CaseOut)
-def get_case(number: str, db: Session = Depends(get_db),
+def get_case(number: str, db: Session = DB_SESSION,
              actor: Actor = Depends(current_actor)) -> CaseOut:
     """A case with its events, materials, notices, pauses, deadlines and allowed actions."""
     return detail_out(service.get(db_session=db, actor=actor, case_number=number))
@@ -138,7 +138,7 @@ def get_case(number: str, db: Session = Depends(get_db),
 
 @router.post("/cases/{number}/actions/{action}", response_model=CaseOut)
 def act(
-    number: str, action: str, body: ActionIn, db: Session = Depends(get_db),
+    number: str, action: str, body: ActionIn, db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep), actor: Actor = Depends(current_actor),
 ) -> CaseOut:
     """Take a workflow action; 409 lists the actions allowed now when this one is not."""
@@ -152,7 +152,7 @@ def act(
              status_code=status.HTTP_201_CREATED)
 def upload_material(
     number: str, material_code: str = Form(max_length=40), file: UploadFile = File(),
-    db: Session = Depends(get_db), settings: Settings = Depends(get_settings_dep),
+    db: Session = DB_SESSION, settings: Settings = Depends(get_settings_dep),
     actor: Actor = Depends(current_actor),
 ) -> Any:
     """Upload a material (PDF, JPEG, PNG, OFD, DOCX, XLSX; checked by content)."""
@@ -166,7 +166,7 @@ def upload_material(
 
 @router.get("/cases/{number}/materials/{material_id}/content")
 def material_content(
-    number: str, material_id: uuid.UUID, db: Session = Depends(get_db),
+    number: str, material_id: uuid.UUID, db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep), actor: Actor = Depends(current_actor),
 ) -> Response:
     """The bytes of an uploaded material, for someone who may see the case."""

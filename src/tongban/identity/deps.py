@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db
+from tongban.api_deps import DB_SESSION
 from tongban.errors import Forbidden, Unauthenticated
 from tongban.identity.actor import Actor
 
@@ -22,7 +22,7 @@ def request_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def optional_actor(request: Request, db: Session = Depends(get_db)) -> Actor | None:
+def optional_actor(request: Request, db: Session = DB_SESSION) -> Actor | None:
     """The signed-in caller, or None for an anonymous one."""
     from tongban.identity import service
 
@@ -32,17 +32,18 @@ def optional_actor(request: Request, db: Session = Depends(get_db)) -> Actor | N
     return service.cached_actor_for_token(db_session=db, token=token)
 
 
-def current_actor(actor: Actor | None = Depends(optional_actor)) -> Actor:
-    """The signed-in caller; 401 when there is none."""
+async def current_actor(actor: Actor | None = Depends(optional_actor)) -> Actor:
+    """The signed-in caller; 401 when there is none (async: no I/O, so FastAPI runs it
+    on the event loop instead of handing it to a worker thread)."""
     if actor is None:
         raise Unauthenticated("请先登录 / please sign in")
     return actor
 
 
-def require_roles(*roles: str) -> Callable[[Actor], Actor]:
+def require_roles(*roles: str) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency that admits only callers holding one of `roles`."""
 
-    def check(actor: Actor = Depends(current_actor)) -> Actor:
+    async def check(actor: Actor = Depends(current_actor)) -> Actor:
         if not actor.has(*roles):
             raise Forbidden(
                 "您的角色无权执行此操作 / your role may not do this",
