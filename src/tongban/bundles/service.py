@@ -411,7 +411,7 @@ def list_bundles(*, db_session: Session, region: str | None = None,
             .where(BundleVersion.state == VersionState.published).order_by(Bundle.code))
     if topic:
         stmt = stmt.where(BundleVersion.topic == topic)
-    rows = [(b, v) for b, v in db_session.execute(stmt).tuples()]
+    rows = [(b, v) for b, v in db_session.execute(stmt)]
     if region:
         rows = [(b, v) for b, v in rows
                 if region_covers(region, b.region_code) or region_covers(b.region_code, region)]
@@ -705,7 +705,7 @@ def _load_run(db_session: Session, bundle_case: Case, now: datetime,
         select(BundleTask, BundleCase.version_id)
         .join(BundleCase, BundleCase.case_id == BundleTask.bundle_case_id)
         .where(BundleTask.bundle_case_id == bundle_case.id).order_by(BundleTask.position)
-    ).tuples().all()
+    ).all()
     tasks = [t for t, _ in rows]
     loaded: Iterable[Case] = task_cases if task_cases is not None else db_session.scalars(
         select(Case).where(Case.parent_case_id == bundle_case.id))
