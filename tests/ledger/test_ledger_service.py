@@ -94,6 +94,21 @@ def test_a_message_already_logged_is_skipped_not_logged_again(
     assert service.verify(db_session=db_session, settings=settings).ok
 
 
+def test_appended_entries_are_stored_as_the_orm_stores_their_sources(
+    db_session: Session, settings: Settings
+) -> None:
+    record(db_session, 3)
+    run(db_session, settings)
+    rows = db_session.execute(text(
+        'SELECT e.acted_at, o.created_at, e.payload FROM ledger_entries e '
+        'JOIN outbox_messages o ON o.id = e.source_id ORDER BY e."index"')).all()
+    assert len(rows) == 3
+    assert all(acted_at == created_at for acted_at, created_at, _ in rows)
+    entry = db_session.get(LedgerEntry, 2)
+    assert entry is not None and entry.payload == {"case": "C-00002", "decision": "approved",
+                                                   "n": 2}
+
+
 def test_concurrent_workers_log_every_act_exactly_once(
     db_session: Session, settings: Settings
 ) -> None:
@@ -288,6 +303,12 @@ def test_editing_a_leaf_hash_is_named(logged: Session, settings: Settings) -> No
     assert _problem(logged, settings) == ("entry", 7, None)
 
 
+def test_editing_the_look_up_key_of_a_leaf_hash_is_named(logged: Session,
+                                                         settings: Settings) -> None:
+    execute(logged, 'UPDATE ledger_entries SET leaf_key = leaf_key + 1 WHERE "index" = 9')
+    assert _problem(logged, settings) == ("entry", 9, None)
+
+
 def test_the_first_of_several_edits_is_named(logged: Session, settings: Settings) -> None:
     for index in (33, 9, 18):
         execute(logged, f"UPDATE ledger_entries SET kind = 'x.y' WHERE \"index\" = {index}")
@@ -300,14 +321,16 @@ def test_deleting_an_entry_is_named(logged: Session, settings: Settings) -> None
 
 
 def _rewrite(db_session: Session, index: int) -> None:
-    """An attacker with the database edits an entry AND recomputes its leaf hash."""
+    """An attacker with the database edits an entry AND recomputes its leaf hash (and
+    the hash's look-up key)."""
     entry = db_session.get(LedgerEntry, index)
     assert entry is not None
     forged = dict(entry.payload, decision="refused")
     leaf = merkle.leaf_hash(service.leaf_data(kind=entry.kind, acted_at=entry.acted_at,
                                               source_id=entry.source_id, payload=forged))
     execute(db_session, f"UPDATE ledger_entries SET payload = {_json_param(db_session)}, "
-                        'leaf_hash = :h WHERE "index" = :i', p=json.dumps(forged), h=leaf, i=index)
+                        'leaf_hash = :h, leaf_key = :k WHERE "index" = :i', p=json.dumps(forged),
+            h=leaf, k=service.leaf_key(leaf), i=index)
 
 
 @pytest.mark.parametrize(("index", "expected"), [

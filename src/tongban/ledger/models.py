@@ -29,7 +29,12 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
 
     index: Mapped[int] = mapped_column(Index64, primary_key=True, autoincrement=False)
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The leaf hash's first 4 bytes as a signed integer: what look-ups by hash search
+    # (then compare the whole hash). Hashes are random, so every batch of appends writes
+    # all over this index; 4-byte keys make it a quarter the size of an index on the
+    # hashes themselves, and appends at 300k entries half as dear (bench/ledger_append.py).
+    leaf_key: Mapped[int] = mapped_column(Integer, index=True)
     kind: Mapped[str] = mapped_column(String(60))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
     # The outbox message this entry came from: unique, so each act is logged once.

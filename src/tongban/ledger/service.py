@@ -12,11 +12,25 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
@@ -74,15 +88,33 @@ def _ascii_str(value: str) -> bytes:
     return b'"' + value.encode("ascii") + b'"'
 
 
+@lru_cache(maxsize=1024)
+def _kind_json(kind: str) -> bytes:
+    """A kind as RFC 8785 JSON (a few dozen kinds, each encoded once)."""
+    return canonical.dumps(kind)
+
+
+def _leaf_data_and_act(*, kind: str, acted_at: datetime, source_id: uuid.UUID,
+                       payload: dict[str, Any]) -> tuple[bytes, bytes]:
+    """leaf_data and, within it, the canonical payload (which append stores as is)."""
+    act = _canonical(payload, field="payload")
+    return b"".join((b'{"act":', act, b',"at":', _ascii_str(_rfc3339(acted_at)),
+                     b',"id":', _ascii_str(str(source_id)),
+                     b',"kind":', _kind_json(kind), b"}")), act
+
+
 def leaf_data(*, kind: str, acted_at: datetime, source_id: uuid.UUID,
               payload: dict[str, Any]) -> bytes:
     """The bytes a leaf hashes: the RFC 8785 JSON of {"act", "at", "id", "kind"}, so any
     edit changes the hash. Written member by member (keys already in RFC 8785 order):
     this runs for every entry appended and verified."""
-    return b"".join((b'{"act":', _canonical(payload, field="payload"),
-                     b',"at":', _ascii_str(_rfc3339(acted_at)),
-                     b',"id":', _ascii_str(str(source_id)),
-                     b',"kind":', canonical.dumps(kind), b"}"))
+    return _leaf_data_and_act(kind=kind, acted_at=acted_at, source_id=source_id,
+                              payload=payload)[0]
+
+
+def leaf_key(leaf: bytes) -> int:
+    """The index key of a leaf hash (LedgerEntry.leaf_key): its first 4 bytes, signed."""
+    return int.from_bytes(leaf[:4], "big", signed=True)
 
 
 def entry_leaf_hash(entry: LedgerEntry) -> bytes:
@@ -154,7 +186,7 @@ def _reader(db_session: Session) -> merkle.TreeReader:
 
 def _insert_ignore(db_session: Session, values: dict[str, Any]) -> None:
     """INSERT … ON CONFLICT DO NOTHING, which both SQLite and PostgreSQL speak."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.dialects import sqlite
 
     if db_session.get_bind().dialect.name == "postgresql":
         db_session.execute(postgresql.insert(LedgerHead).values(**values)
@@ -189,19 +221,19 @@ def tree_size(*, db_session: Session) -> int:
 # --- appending and checkpointing -------------------------------------------------------------
 
 
+# Each pending message with the index of its entry if it was logged before (a re-run
+# after a partial crash): one probe of the unique source_id index per message, in the
+# same read.
 _PENDING = (
     select(OutboxMessage.seq, OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload,
-           OutboxMessage.created_at)
+           OutboxMessage.created_at, LedgerEntry.index.label("logged"))
+    .outerjoin(LedgerEntry, LedgerEntry.source_id == OutboxMessage.id)
     .where(OutboxMessage.topic == TOPIC, OutboxMessage.delivered_at.is_(None),
            or_(OutboxMessage.next_attempt_at.is_(None),
                OutboxMessage.next_attempt_at <= bindparam("now")))
     .order_by(OutboxMessage.seq)
     .limit(bindparam("limit"))
 )
-
-
-_KNOWN = select(LedgerEntry.source_id).where(
-    LedgerEntry.source_id.in_(bindparam("ids", expanding=True)))
 
 
 def _pending_acts(db_session: Session, limit: int) -> list[Any]:
@@ -213,13 +245,66 @@ def _pending_acts(db_session: Session, limit: int) -> list[Any]:
     return list(db_session.connection().execute(_PENDING, {"limit": limit, "now": utcnow()}))
 
 
-_DELIVERED = (update(OutboxMessage)
-              .where(OutboxMessage.seq.in_(bindparam("seqs", expanding=True)))
-              .values(delivered_at=bindparam("now"), attempts=OutboxMessage.attempts + 1))
-
-
 def _mark_delivered(db_session: Session, seqs: list[int]) -> None:
-    db_session.connection().execute(_DELIVERED, {"seqs": seqs, "now": utcnow()})
+    """Mark the batch delivered. The seqs (integers read from the database) are written
+    into the statement: binding thousands of parameters cost more than the update."""
+    listed = ",".join(str(int(seq)) for seq in seqs)
+    stmt = (update(OutboxMessage).where(text(f"outbox_messages.seq IN ({listed})"))
+            .values(delivered_at=bindparam("now"), attempts=OutboxMessage.attempts + 1))
+    db_session.connection().execute(stmt, {"now": utcnow()})
+
+
+class _EntryInsert:
+    """INSERT of ledger entries as one driver-level executemany of prepared rows.
+
+    The payload goes in as the canonical JSON text already made for the leaf hash (cast
+    to JSONB on PostgreSQL) instead of being serialised again; the other values pass
+    through the columns' own bind processors, so they are stored exactly as the ORM
+    stores them. SQLAlchemy's per-row parameter handling cost more than the database's
+    work on these rows."""
+
+    COLUMNS = ("index", "leaf_hash", "leaf_key", "kind", "payload", "source_id",
+               "acted_at", "created_at")
+
+    def __init__(self, dialect: Dialect) -> None:
+        table = LedgerEntry.__table__
+        assert isinstance(table, Table)
+        payload: Any = bindparam("payload", type_=Text())
+        if dialect.name == "postgresql":
+            payload = cast(payload, postgresql.JSONB)
+        values = {name: (payload if name == "payload"
+                         else bindparam(name, type_=table.c[name].type))
+                  for name in self.COLUMNS}
+        compiled = insert(table).values(values).compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.processors = {name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                           for name in self.COLUMNS if name != "payload"}
+
+    def processor(self, name: str) -> Callable[[Any], Any]:
+        """The column's bind processor (identity when it has none)."""
+        return self.processors.get(name) or _identity
+
+    def run(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows given as tuples in COLUMNS order."""
+        params: Any
+        if self.order == self.COLUMNS:
+            params = rows
+        elif self.order is None:
+            params = [dict(zip(self.COLUMNS, row, strict=True)) for row in rows]
+        else:
+            at = [self.COLUMNS.index(name) for name in self.order]
+            params = [tuple(row[i] for i in at) for row in rows]
+        conn.exec_driver_sql(self.sql, params)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@lru_cache(maxsize=4)
+def _entry_insert(dialect: Dialect) -> _EntryInsert:
+    return _EntryInsert(dialect)
 
 
 def append_pending(*, db_session: Session, settings: Settings,
@@ -229,25 +314,27 @@ def append_pending(*, db_session: Session, settings: Settings,
     messages = _pending_acts(db_session, limit)
     if not messages:
         return 0
-    known = set(db_session.connection().scalars(_KNOWN, {"ids": [m.id for m in messages]}))
+    conn = db_session.connection()
     frontier = merkle.Frontier.load(head.tree_size, _reader(db_session))
-    now = utcnow()
-    entries: list[dict[str, Any]] = []
+    writer = _entry_insert(conn.dialect)
+    leaf_hash, as_bytes = merkle.leaf_hash, writer.processor("leaf_hash")
+    as_id, as_time = writer.processor("source_id"), writer.processor("acted_at")
+    now = writer.processor("created_at")(utcnow())
+    entries: list[tuple[Any, ...]] = []
     nodes: list[dict[str, Any]] = []
     for message in messages:
-        if message.id in known:  # logged before (a re-run after a partial crash): skip
+        if message.logged is not None:  # logged before: skip, but mark it delivered
             continue
-        known.add(message.id)
-        leaf = merkle.leaf_hash(leaf_data(kind=message.kind, acted_at=message.created_at,
-                                          source_id=message.id, payload=message.payload))
-        entries.append({"index": frontier.size, "leaf_hash": leaf, "kind": message.kind,
-                        "payload": message.payload, "source_id": message.id,
-                        "acted_at": message.created_at, "created_at": now})
+        data, act = _leaf_data_and_act(kind=message.kind, acted_at=message.created_at,
+                                       source_id=message.id, payload=message.payload)
+        leaf = leaf_hash(data)
+        # in _EntryInsert.COLUMNS order
+        entries.append((frontier.size, as_bytes(leaf), leaf_key(leaf), message.kind,
+                        act.decode(), as_id(message.id), as_time(message.created_at), now))
         nodes.extend({"level": level, "idx": idx, "hash": digest}
                      for level, idx, digest in frontier.push(leaf))
-    conn = db_session.connection()
     if entries:
-        conn.execute(insert(LedgerEntry), entries)
+        writer.run(conn, entries)
     if nodes:
         conn.execute(insert(LedgerNode), nodes)
     _mark_delivered(db_session, [m.seq for m in messages])
@@ -398,8 +485,9 @@ def inclusion_proof(*, db_session: Session, index: int | None = None,
     size = _size_or_latest(db_session, tree_size, "tree_size")
     if leaf_hash is not None:
         wanted = parse_hash(leaf_hash, field="leaf_hash")
-        index = db_session.scalar(select(LedgerEntry.index).where(LedgerEntry.leaf_hash == wanted)
-                                  .order_by(LedgerEntry.index).limit(1))
+        index = db_session.scalar(select(LedgerEntry.index).where(
+            LedgerEntry.leaf_key == leaf_key(wanted), LedgerEntry.leaf_hash == wanted)
+            .order_by(LedgerEntry.index).limit(1))
         if index is None:
             raise NotFound("账本中没有该条目 / no entry has this leaf hash",
                            details={"field": "leaf_hash", "value": leaf_hash})
@@ -480,6 +568,10 @@ class _Verifier:
                 return Problem(kind="entry", index=index,
                                message=f"entry {index}: stored leaf hash does not match its "
                                        "content (kind, time, source or payload was edited)")
+            if entry.leaf_key != leaf_key(leaf):
+                return Problem(kind="entry", index=index,
+                               message=f"entry {index}: its look-up key does not match its "
+                                       "leaf hash (the index by hash was edited)")
             for level, idx, digest in self.frontier.push(leaf):
                 if stored.get((level, idx)) != digest:
                     first = idx << level
