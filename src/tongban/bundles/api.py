@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile, status
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.bundles import service
 from tongban.bundles.models import Bundle, BundleVersion
 from tongban.bundles.schemas import (
@@ -95,7 +95,7 @@ def bundle_case_out(d: service.BundleCaseDetail) -> BundleCaseOut:
 
 @router.get("/bundles", response_model=list[BundleSummary])
 def list_bundles(
-    db: Session = Depends(get_db),
+    db: Session = DB_SESSION,
     region: str | None = Query(default=None, pattern=r"^\d{6}(\d{3}){0,2}$"),
     topic: str | None = Query(default=None, max_length=60),
 ) -> list[BundleSummary]:
@@ -105,7 +105,7 @@ def list_bundles(
 
 
 @router.post("/bundles", response_model=BundleOut, status_code=status.HTTP_201_CREATED)
-def save_draft(body: BundleIn, db: Session = Depends(get_db),
+def save_draft(body: BundleIn, db: Session = DB_SESSION,
                actor: Actor = Depends(admin_only)) -> BundleOut:
     """Create a bundle (draft v1) or save its next draft."""
     service.save_draft(db_session=db, actor=actor, data=body)
@@ -114,7 +114,7 @@ def save_draft(body: BundleIn, db: Session = Depends(get_db),
 
 
 @router.post("/bundles/{code}/publish", response_model=BundleOut)
-def publish(code: str, db: Session = Depends(get_db),
+def publish(code: str, db: Session = DB_SESSION,
             actor: Actor = Depends(admin_only)) -> BundleOut:
     """Publish the draft: every member published and in region, the forms compatible."""
     service.publish(db_session=db, actor=actor, bundle_code=code)
@@ -122,7 +122,7 @@ def publish(code: str, db: Session = Depends(get_db),
 
 
 @router.get("/bundles/{code}", response_model=BundleOut)
-def get_bundle(code: str, db: Session = Depends(get_db)) -> BundleOut:
+def get_bundle(code: str, db: Session = DB_SESSION) -> BundleOut:
     """A published bundle: members, merged form (shared fields once), materials once."""
     return bundle_out(service.get_bundle(db_session=db, bundle_code=code))
 
@@ -130,7 +130,7 @@ def get_bundle(code: str, db: Session = Depends(get_db)) -> BundleOut:
 @router.post("/bundles/{code}/apply", response_model=BundleCaseOut,
              status_code=status.HTTP_201_CREATED)
 def apply(
-    code: str, body: ApplyIn, db: Session = Depends(get_db),
+    code: str, body: ApplyIn, db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep), actor: Actor = Depends(current_actor),
     idempotency_key: str | None = Header(default=None, max_length=100),
 ) -> BundleCaseOut:
@@ -144,7 +144,7 @@ def apply(
 
 
 @router.get("/bundle-cases/{number}", response_model=BundleCaseOut)
-def get_bundle_case(number: str, db: Session = Depends(get_db),
+def get_bundle_case(number: str, db: Session = DB_SESSION,
                     actor: Actor = Depends(current_actor)) -> BundleCaseOut:
     """A bundle case: its own detail, each member's task, the shared materials."""
     return bundle_case_out(service.get_case(db_session=db, actor=actor, case_number=number))
@@ -154,7 +154,7 @@ def get_bundle_case(number: str, db: Session = Depends(get_db),
              status_code=status.HTTP_201_CREATED)
 def upload_material(
     number: str, material_code: str = Form(max_length=40), file: UploadFile = File(),
-    db: Session = Depends(get_db), settings: Settings = Depends(get_settings_dep),
+    db: Session = DB_SESSION, settings: Settings = Depends(get_settings_dep),
     actor: Actor = Depends(current_actor),
 ) -> SharedMaterialOut:
     """Upload a material once; every task that lists it gets it."""

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db
+from tongban.api_deps import DB_SESSION
 from tongban.calendar import service
 from tongban.calendar.schemas import DueOut, YearDocument, YearOut, YearSummary
 from tongban.identity.actor import Actor
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/calendar", tags=["calendar"])
 def due(
     start: date = Query(description="the day the time limit starts (not counted)"),
     days: int = Query(ge=0, le=service.MAX_DAYS, description="working days allowed"),
-    db: Session = Depends(get_db),
+    db: Session = DB_SESSION,
 ) -> DueOut:
     """The date `days` working days after `start`; provisional if a year lacks data."""
     result = service.add_working_days(db_session=db, start=start, days=days)
@@ -30,7 +30,7 @@ def due(
 
 
 @router.get("/years", response_model=list[YearSummary])
-def list_years(db: Session = Depends(get_db)) -> list[YearSummary]:
+def list_years(db: Session = DB_SESSION) -> list[YearSummary]:
     """Every year with holiday data, and whether it is shipped or loaded."""
     return [YearSummary(year=y.year, origin=y.origin, source=y.source)
             for y in service.years(db_session=db)]
@@ -39,7 +39,7 @@ def list_years(db: Session = Depends(get_db)) -> list[YearSummary]:
 @router.post("/years", response_model=YearOut, status_code=201)
 def load_year(
     document: YearDocument,
-    db: Session = Depends(get_db),
+    db: Session = DB_SESSION,
     actor: Actor = Depends(require_roles(Role.operator)),
 ) -> dict[str, Any]:
     """Load (or replace) a year from its State Council notice (operators only)."""
@@ -49,6 +49,6 @@ def load_year(
 
 
 @router.get("/{year}", response_model=YearOut)
-def get_year(year: int, db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_year(year: int, db: Session = DB_SESSION) -> dict[str, Any]:
     """One year's holidays and make-up working days, with the notice they come from."""
     return service.year_document(db_session=db, year=year)

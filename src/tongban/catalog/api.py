@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.catalog import exchange, service
 from tongban.catalog.schemas import (
     DepartmentIn,
@@ -49,7 +49,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/regions/{code}", response_model=RegionDetail)
-def get_region(code: str, db: Session = Depends(get_db)) -> RegionDetail:
+def get_region(code: str, db: Session = DB_SESSION) -> RegionDetail:
     """A region with its parents (top first) and its children."""
     return service.get_region(db_session=db, region_code=code)
 
@@ -57,7 +57,7 @@ def get_region(code: str, db: Session = Depends(get_db)) -> RegionDetail:
 @router.get("/regions", response_model=list[RegionOut])
 def list_regions(parent: str | None = Query(None, description="parent region code; "
                                             "omitted: the top level"),
-                 db: Session = Depends(get_db)) -> Any:
+                 db: Session = DB_SESSION) -> Any:
     """The regions directly under `parent`."""
     return service.list_children(db_session=db, parent_code=parent)
 
@@ -67,7 +67,7 @@ def list_regions(parent: str | None = Query(None, description="parent region cod
 
 @router.get("/departments", response_model=DepartmentPage)
 def list_departments(region: str | None = None, limit: int = 50, cursor: str | None = None,
-                     db: Session = Depends(get_db)) -> DepartmentPage:
+                     db: Session = DB_SESSION) -> DepartmentPage:
     """Departments in a region and the regions under it."""
     rows, next_cursor = service.list_departments(db_session=db, region_code=region,
                                                  limit=limit, cursor=cursor)
@@ -77,13 +77,13 @@ def list_departments(region: str | None = None, limit: int = 50, cursor: str | N
 
 @router.post("/departments", response_model=DepartmentOut, status_code=201)
 def create_department(data: DepartmentIn, actor: Actor = Depends(admin_only),
-                      db: Session = Depends(get_db)) -> Any:
+                      db: Session = DB_SESSION) -> Any:
     """Register a department (实施主体) in the admin's region."""
     return service.create_department(db_session=db, actor=actor, data=data)
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentOut)
-def get_department(department_id: uuid.UUID, db: Session = Depends(get_db)) -> Any:
+def get_department(department_id: uuid.UUID, db: Session = DB_SESSION) -> Any:
     """One department."""
     return service.get_department(db_session=db, department_id=department_id)
 
@@ -93,7 +93,7 @@ def get_department(department_id: uuid.UUID, db: Session = Depends(get_db)) -> A
 
 @router.get("/items", response_model=ItemPage)
 def list_items(q: str | None = None, item_type: str | None = None, limit: int = 20,
-               cursor: str | None = None, db: Session = Depends(get_db)) -> ItemPage:
+               cursor: str | None = None, db: Session = DB_SESSION) -> ItemPage:
     """Standard items by Chinese, pinyin or initials (`gjj`), best match first."""
     rows, next_cursor = service.list_items(db_session=db, q=q, item_type=item_type,
                                            limit=limit, cursor=cursor)
@@ -102,20 +102,20 @@ def list_items(q: str | None = None, item_type: str | None = None, limit: int = 
 
 @router.post("/items", response_model=ItemOut, status_code=201)
 def create_item(data: ItemIn, actor: Actor = Depends(admin_only),
-                db: Session = Depends(get_db)) -> Any:
+                db: Session = DB_SESSION) -> Any:
     """Add a standard item (province-wide or national admins only)."""
     return service.create_item(db_session=db, actor=actor, data=data)
 
 
 @router.get("/items/{basic_code}", response_model=ItemOut)
-def get_item(basic_code: str, db: Session = Depends(get_db)) -> Any:
+def get_item(basic_code: str, db: Session = DB_SESSION) -> Any:
     """One standard item by its 基本编码."""
     return service.get_item_by_code(db_session=db, basic_code=basic_code)
 
 
 @router.patch("/items/{basic_code}", response_model=ItemOut)
 def update_item(basic_code: str, data: ItemUpdate, actor: Actor = Depends(admin_only),
-                db: Session = Depends(get_db)) -> Any:
+                db: Session = DB_SESSION) -> Any:
     """Change a standard item (its code never changes)."""
     return service.update_item(db_session=db, actor=actor, basic_code=basic_code, data=data)
 
@@ -127,7 +127,7 @@ def update_item(basic_code: str, data: ItemUpdate, actor: Actor = Depends(admin_
 def search_implementations(
     q: str | None = None, region: str | None = None, department: uuid.UUID | None = None,
     item_type: str | None = None, applicant_type: str | None = None, limit: int = 20,
-    cursor: str | None = None, db: Session = Depends(get_db),
+    cursor: str | None = None, db: Session = DB_SESSION,
 ) -> SearchPage:
     """Published implementations by Chinese, pinyin or initials, with filters."""
     return service.search(db_session=db, q=q, region_code=region, department_id=department,
@@ -137,34 +137,34 @@ def search_implementations(
 
 @router.post("/implementations", response_model=VersionOut, status_code=201)
 def create_implementation(data: ImplementationIn, actor: Actor = Depends(admin_only),
-                          db: Session = Depends(get_db)) -> Any:
+                          db: Session = DB_SESSION) -> Any:
     """Claim an item for a department: the implementation and its first draft."""
     return service.create_draft(db_session=db, actor=actor, data=data)
 
 
 @router.put("/implementations/{code}/draft", response_model=VersionOut)
 def put_draft(code: str, data: DraftIn, actor: Actor = Depends(admin_only),
-              db: Session = Depends(get_db)) -> Any:
+              db: Session = DB_SESSION) -> Any:
     """Edit the open draft, or open a new one over the published version."""
     return service.update_draft(db_session=db, actor=actor, implementation_code=code, data=data)
 
 
 @router.post("/implementations/{code}/publish", response_model=VersionOut)
-def publish(code: str, actor: Actor = Depends(admin_only), db: Session = Depends(get_db)) -> Any:
+def publish(code: str, actor: Actor = Depends(admin_only), db: Session = DB_SESSION) -> Any:
     """Publish the draft; the previous version is superseded."""
     return service.publish(db_session=db, actor=actor, implementation_code=code)
 
 
 @router.post("/implementations/{code}/withdraw", response_model=VersionOut)
 def withdraw(code: str, data: WithdrawIn | None = None, actor: Actor = Depends(admin_only),
-             db: Session = Depends(get_db)) -> Any:
+             db: Session = DB_SESSION) -> Any:
     """Stop offering the implementation."""
     return service.withdraw(db_session=db, actor=actor, implementation_code=code,
                             reason=data.reason if data else "")
 
 
 @router.get("/implementations/{code}", response_model=GuidePage)
-def get_guide(code: str, db: Session = Depends(get_db)) -> GuidePage:
+def get_guide(code: str, db: Session = DB_SESSION) -> GuidePage:
     """The guide (办事指南): everything an applicant needs on one page."""
     return service.guide(db_session=db, implementation_code=code)
 
@@ -175,7 +175,7 @@ def _sees_drafts(actor: Actor | None) -> bool:
 
 @router.get("/implementations/{code}/versions", response_model=list[VersionOut])
 def list_versions(code: str, actor: Actor | None = Depends(optional_actor),
-                  db: Session = Depends(get_db)) -> Any:
+                  db: Session = DB_SESSION) -> Any:
     """Every version, oldest first (drafts only for catalog admins)."""
     return service.list_versions(db_session=db, implementation_code=code,
                                  include_drafts=_sees_drafts(actor))
@@ -183,7 +183,7 @@ def list_versions(code: str, actor: Actor | None = Depends(optional_actor),
 
 @router.get("/implementations/{code}/versions/{number}", response_model=VersionOut)
 def get_version(code: str, number: int, actor: Actor | None = Depends(optional_actor),
-                db: Session = Depends(get_db)) -> Any:
+                db: Session = DB_SESSION) -> Any:
     """One version by number (a draft only for catalog admins)."""
     return service.get_version_by_number(db_session=db, implementation_code=code,
                                          version=number, include_drafts=_sees_drafts(actor))
@@ -231,7 +231,7 @@ async def _import_body(request: Request, limit: int) -> dict[str, Any] | bytes:
 
 @router.post("/catalog/import", response_model=ImportReport, openapi_extra=_IMPORT_BODY)
 async def import_catalog(request: Request, actor: Actor = Depends(admin_only),
-                         db: Session = Depends(get_db),
+                         db: Session = DB_SESSION,
                          settings: Settings = Depends(get_settings_dep)) -> ImportReport:
     """Import a catalog document (JSON body, .xlsx body or upload): all of it or nothing."""
     doc = await _import_body(request, settings.max_upload_bytes)
@@ -242,7 +242,7 @@ async def import_catalog(request: Request, actor: Actor = Depends(admin_only),
 
 @router.get("/catalog/export", responses={200: {"content": {XLSX: {}}}})
 def export_catalog(format: str = Query("json", pattern="^(json|xlsx)$"),
-                   _actor: Actor = Depends(admin_only), db: Session = Depends(get_db)) -> Any:
+                   _actor: Actor = Depends(admin_only), db: Session = DB_SESSION) -> Any:
     """The whole catalog as an exchange document (docs/catalog-format.md)."""
     out = exchange.export_document(db_session=db, fmt=format)
     if isinstance(out, bytes):

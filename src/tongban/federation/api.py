@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.config import Settings
 from tongban.federation import modes, registry, service, witness
 from tongban.federation.envelopes import EnvelopeRejected
@@ -62,7 +62,7 @@ def _result(outcome: service.Outcome) -> BatchResultOut:
 
 @router.post("/envelopes", status_code=201, response_model=BatchResultOut,
              responses={400: {}, 403: {}, 409: {}, 413: {}, 421: {}, 422: {}, 503: {}})
-def post_envelope(body: bytes = Depends(raw_body), db: Session = Depends(get_db),
+def post_envelope(body: bytes = Depends(raw_body), db: Session = DB_SESSION,
                   settings: Settings = Depends(get_settings_dep)) -> Any:
     """Receive one envelope (a compact JWS); 201 with a signed receipt, or the reason it
     was refused (logged either way)."""
@@ -73,7 +73,7 @@ def post_envelope(body: bytes = Depends(raw_body), db: Session = Depends(get_db)
 
 
 @router.post("/envelopes/batch", response_model=BatchOut)
-def post_batch(body: BatchIn, db: Session = Depends(get_db),
+def post_batch(body: BatchIn, db: Session = DB_SESSION,
                settings: Settings = Depends(get_settings_dep)) -> BatchOut:
     """Receive several envelopes; one result (receipt or refusal) per envelope, in order."""
     bodies = [token.encode("utf-8") for token in body.envelopes]
@@ -82,26 +82,26 @@ def post_batch(body: BatchIn, db: Session = Depends(get_db),
 
 
 @router.get("/registry", response_class=Response, responses={200: {"content": {JOSE: {}}}})
-def get_registry(db: Session = Depends(get_db)) -> Response:
+def get_registry(db: Session = DB_SESSION) -> Response:
     """The newest signed registry this node holds (peers pull it from their anchor URL)."""
     return Response(registry.current_token(db_session=db), media_type=JOSE,
                     headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/registry/view", response_model=RegistryOut)
-def view_registry(db: Session = Depends(get_db)) -> RegistryOut:
+def view_registry(db: Session = DB_SESSION) -> RegistryOut:
     """The registry this node acts on, readable (and whether it has expired)."""
     return modes.registry_view(db_session=db)
 
 
 @router.get("/anchor")
-def get_anchor(db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_anchor(db: Session = DB_SESSION) -> dict[str, Any]:
     """The federation anchor (compare its fingerprint out of band before importing)."""
     return registry.export_anchor(db_session=db)
 
 
 @router.get("/node")
-def get_node(db: Session = Depends(get_db),
+def get_node(db: Session = DB_SESSION,
              settings: Settings = Depends(get_settings_dep)) -> dict[str, Any]:
     """This node's descriptor: region, endpoint, node key, offered implementations."""
     return registry.descriptor(db_session=db, settings=settings)
@@ -110,7 +110,7 @@ def get_node(db: Session = Depends(get_db),
 @router.get("/messages", response_model=list[MessageOut])
 def get_messages(case_ref: str | None = Query(None, max_length=64),
                  direction: str | None = Query(None, pattern="^(in|out)$"),
-                 limit: int = Query(100, ge=1, le=1000), db: Session = Depends(get_db),
+                 limit: int = Query(100, ge=1, le=1000), db: Session = DB_SESSION,
                  _actor: Actor = Depends(require_roles("operator", "supervisor"))
                  ) -> list[MessageOut]:
     """The message log: every envelope sent and received, with its receipt."""
@@ -119,7 +119,7 @@ def get_messages(case_ref: str | None = Query(None, max_length=64),
 
 
 @router.get("/rejections", response_model=list[RejectionOut])
-def get_rejections(limit: int = Query(100, ge=1, le=1000), db: Session = Depends(get_db),
+def get_rejections(limit: int = Query(100, ge=1, le=1000), db: Session = DB_SESSION,
                    _actor: Actor = Depends(require_roles("operator", "supervisor"))
                    ) -> list[RejectionOut]:
     """Refused envelopes and why."""
@@ -131,7 +131,7 @@ def get_rejections(limit: int = Query(100, ge=1, le=1000), db: Session = Depends
 
 
 @router.post("/cases", response_model=ForwardedCaseOut, status_code=201)
-def forward_case(body: ForwardIn, db: Session = Depends(get_db),
+def forward_case(body: ForwardIn, db: Session = DB_SESSION,
                  settings: Settings = Depends(get_settings_dep),
                  actor: Actor = Depends(current_actor)) -> ForwardedCaseOut:
     """全程网办 (an applicant) or 异地代收代办 (a window clerk): forward to the handling node."""
@@ -139,21 +139,21 @@ def forward_case(body: ForwardIn, db: Session = Depends(get_db),
 
 
 @router.get("/cases", response_model=list[ForwardedCaseOut])
-def list_forwarded(db: Session = Depends(get_db),
+def list_forwarded(db: Session = DB_SESSION,
                    actor: Actor = Depends(current_actor)) -> list[ForwardedCaseOut]:
     """Forwarded cases the caller may see (their own, or their window's)."""
     return modes.list_forwarded(db_session=db, actor=actor)
 
 
 @router.get("/cases/{case_id}", response_model=ForwardedCaseOut)
-def get_forwarded(case_id: uuid.UUID, db: Session = Depends(get_db),
+def get_forwarded(case_id: uuid.UUID, db: Session = DB_SESSION,
                   actor: Actor = Depends(current_actor)) -> ForwardedCaseOut:
     """A forwarded case with its hand-overs and the handling node's status."""
     return modes.view(db_session=db, actor=actor, forwarded_id=case_id)
 
 
 @router.post("/cases/{case_id}/deliver", response_model=ForwardedCaseOut)
-def deliver_forwarded(case_id: uuid.UUID, body: DeliverIn, db: Session = Depends(get_db),
+def deliver_forwarded(case_id: uuid.UUID, body: DeliverIn, db: Session = DB_SESSION,
                       settings: Settings = Depends(get_settings_dep),
                       actor: Actor = Depends(current_actor)) -> ForwardedCaseOut:
     """The receiving window delivers the result (pick-up or post) and tells the handler."""
@@ -162,7 +162,7 @@ def deliver_forwarded(case_id: uuid.UUID, body: DeliverIn, db: Session = Depends
 
 
 @router.post("/joint-cases", response_model=JointCaseOut, status_code=201)
-def open_joint(body: JointIn, db: Session = Depends(get_db),
+def open_joint(body: JointIn, db: Session = DB_SESSION,
                settings: Settings = Depends(get_settings_dep),
                actor: Actor = Depends(current_actor)) -> JointCaseOut:
     """多地联办: one application, a task at each handling node."""
@@ -170,14 +170,14 @@ def open_joint(body: JointIn, db: Session = Depends(get_db),
 
 
 @router.get("/joint-cases/{joint_id}", response_model=JointCaseOut)
-def get_joint(joint_id: uuid.UUID, db: Session = Depends(get_db),
+def get_joint(joint_id: uuid.UUID, db: Session = DB_SESSION,
               actor: Actor = Depends(current_actor)) -> JointCaseOut:
     """A joint case and each node's task."""
     return modes.view_joint(db_session=db, actor=actor, joint_id=joint_id)
 
 
 @router.get("/results", response_model=list[ResultRecordOut])
-def get_results(db: Session = Depends(get_db),
+def get_results(db: Session = DB_SESSION,
                 actor: Actor = Depends(current_actor)) -> list[ResultRecordOut]:
     """数据回流: results of cases handled elsewhere for the caller (or, for staff, their
     region's people)."""
@@ -188,20 +188,20 @@ def get_results(db: Session = Depends(get_db),
 
 
 @router.post("/licences/verify")
-def verify_licence(body: LicenceCheckIn, db: Session = Depends(get_db),
+def verify_licence(body: LicenceCheckIn, db: Session = DB_SESSION,
                    settings: Settings = Depends(get_settings_dep)) -> dict[str, Any]:
     """互认: verify a licence issued by any node, with that node's trust and status lists."""
     return witness.verify_licence(db_session=db, settings=settings, licence_jws=body.licence_jws)
 
 
 @router.get("/witness", response_model=list[WitnessOut])
-def get_witnessed(db: Session = Depends(get_db)) -> list[WitnessOut]:
+def get_witnessed(db: Session = DB_SESSION) -> list[WitnessOut]:
     """The peers' checkpoints this node has checked and countersigned."""
     return [WitnessOut.model_validate(w) for w in witness.witnessed(db_session=db)]
 
 
 @router.get("/forks", response_model=list[ForkOut])
-def get_forks(db: Session = Depends(get_db)) -> list[ForkOut]:
+def get_forks(db: Session = DB_SESSION) -> list[ForkOut]:
     """Peers whose logs were found inconsistent with what this node saw before."""
     return [ForkOut.model_validate(f) for f in witness.forks(db_session=db)]
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.config import Settings
 from tongban.identity import service
 from tongban.identity.actor import Actor
@@ -38,7 +38,7 @@ router = APIRouter(tags=["identity"])
 
 @router.post("/auth/login", response_model=LoginOut)
 def login(
-    body: LoginIn, request: Request, response: Response, db: Session = Depends(get_db),
+    body: LoginIn, request: Request, response: Response, db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep),
 ) -> LoginOut:
     """Sign in: returns a bearer token and sets the same token as an HttpOnly cookie."""
@@ -53,7 +53,7 @@ def login(
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(request: Request, db: Session = Depends(get_db)) -> Response:
+def logout(request: Request, db: Session = DB_SESSION) -> Response:
     """Sign out: the session's token stops working and the cookie is cleared."""
     token = request_token(request)
     if token:
@@ -64,7 +64,7 @@ def logout(request: Request, db: Session = Depends(get_db)) -> Response:
 
 
 @router.get("/auth/me", response_model=MeOut)
-def me(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> MeOut:
+def me(actor: Actor = Depends(current_actor), db: Session = DB_SESSION) -> MeOut:
     """The signed-in account, its roles and scopes."""
     assert actor.account_id is not None
     account = service.get_account(db_session=db, account_id=actor.account_id)
@@ -73,7 +73,7 @@ def me(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> 
 
 
 @router.post("/auth/acting-for", response_model=MeOut)
-def act_for(body: ActForIn, request: Request, db: Session = Depends(get_db),
+def act_for(body: ActForIn, request: Request, db: Session = DB_SESSION,
             _actor: Actor = Depends(current_actor)) -> MeOut:
     """An agent starts acting for a principal, under a valid authorisation."""
     session = service.act_for(db_session=db, token=request_token(request) or "",
@@ -83,7 +83,7 @@ def act_for(body: ActForIn, request: Request, db: Session = Depends(get_db),
 
 
 @router.delete("/auth/acting-for", response_model=MeOut)
-def stop_acting(request: Request, db: Session = Depends(get_db),
+def stop_acting(request: Request, db: Session = DB_SESSION,
                 _actor: Actor = Depends(current_actor)) -> MeOut:
     """The agent acts as themself again."""
     session = service.stop_acting(db_session=db, token=request_token(request) or "")
@@ -95,7 +95,7 @@ def stop_acting(request: Request, db: Session = Depends(get_db),
 
 @router.post("/people", response_model=PersonOut, status_code=status.HTTP_201_CREATED)
 def create_person(
-    body: PersonIn, db: Session = Depends(get_db), settings: Settings = Depends(get_settings_dep),
+    body: PersonIn, db: Session = DB_SESSION, settings: Settings = Depends(get_settings_dep),
     actor: Actor = Depends(require_roles(*service.CREATE_PERSON_ROLES)),
 ) -> PersonOut:
     """Register a person at a window (the ID number is stored encrypted)."""
@@ -106,7 +106,7 @@ def create_person(
 
 @router.get("/people", response_model=list[PersonOut])
 def find_people(
-    id_number: str = Query(max_length=32), db: Session = Depends(get_db),
+    id_number: str = Query(max_length=32), db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep),
     _actor: Actor = Depends(require_roles(*service.LOOKUP_PERSON_ROLES)),
 ) -> list[PersonOut]:
@@ -118,7 +118,7 @@ def find_people(
 
 @router.get("/people/{person_id}", response_model=PersonOut)
 def get_person(
-    person_id: uuid.UUID, db: Session = Depends(get_db), actor: Actor = Depends(current_actor),
+    person_id: uuid.UUID, db: Session = DB_SESSION, actor: Actor = Depends(current_actor),
 ) -> PersonOut:
     """A person's record, masked."""
     return PersonOut.model_validate(
@@ -128,7 +128,7 @@ def get_person(
 
 @router.post("/people/{person_id}/reveal", response_model=RevealOut)
 def reveal_id_number(
-    person_id: uuid.UUID, body: RevealIn, db: Session = Depends(get_db),
+    person_id: uuid.UUID, body: RevealIn, db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep), actor: Actor = Depends(current_actor),
 ) -> RevealOut:
     """The full ID number, for a stated purpose; the reveal is audited."""
@@ -143,7 +143,7 @@ def reveal_id_number(
 
 @router.post("/enterprises", response_model=EnterpriseOut, status_code=status.HTTP_201_CREATED)
 def create_enterprise(
-    body: EnterpriseIn, db: Session = Depends(get_db),
+    body: EnterpriseIn, db: Session = DB_SESSION,
     actor: Actor = Depends(require_roles(*service.CREATE_ENTERPRISE_ROLES)),
 ) -> EnterpriseOut:
     """Register an enterprise by its credit code."""
@@ -156,7 +156,7 @@ def create_enterprise(
 
 @router.get("/enterprises", response_model=list[EnterpriseOut])
 def find_enterprises(
-    credit_code: str = Query(max_length=32), db: Session = Depends(get_db),
+    credit_code: str = Query(max_length=32), db: Session = DB_SESSION,
     _actor: Actor = Depends(current_actor),
 ) -> list[EnterpriseOut]:
     """Look an enterprise up by credit code (public data, for signed-in callers)."""
@@ -166,7 +166,7 @@ def find_enterprises(
 
 @router.get("/enterprises/{enterprise_id}", response_model=EnterpriseOut)
 def get_enterprise(
-    enterprise_id: uuid.UUID, db: Session = Depends(get_db),
+    enterprise_id: uuid.UUID, db: Session = DB_SESSION,
     _actor: Actor = Depends(current_actor),
 ) -> EnterpriseOut:
     """One enterprise."""
@@ -180,7 +180,7 @@ def get_enterprise(
 
 @router.post("/accounts", response_model=AccountOut, status_code=status.HTTP_201_CREATED)
 def create_account(
-    body: AccountIn, db: Session = Depends(get_db),
+    body: AccountIn, db: Session = DB_SESSION,
     actor: Actor = Depends(require_roles(*service.MANAGE_ACCOUNT_ROLES)),
 ) -> AccountOut:
     """Open an account (operators: staff with roles and scopes, or applicants)."""
@@ -195,7 +195,7 @@ def create_account(
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
 def get_account(
-    account_id: uuid.UUID, db: Session = Depends(get_db), actor: Actor = Depends(current_actor),
+    account_id: uuid.UUID, db: Session = DB_SESSION, actor: Actor = Depends(current_actor),
 ) -> AccountOut:
     """An account: your own, or any for an operator."""
     return AccountOut.of(service.view_account(db_session=db, actor=actor, account_id=account_id))
@@ -207,7 +207,7 @@ def get_account(
 @router.post("/agent-authorisations", response_model=AgentAuthorisationOut,
              status_code=status.HTTP_201_CREATED)
 def create_agent_authorisation(
-    body: AgentAuthorisationIn, db: Session = Depends(get_db),
+    body: AgentAuthorisationIn, db: Session = DB_SESSION,
     actor: Actor = Depends(current_actor),
 ) -> AgentAuthorisationOut:
     """Record an authorisation (by the principal, or by a clerk at a window)."""
@@ -223,7 +223,7 @@ def create_agent_authorisation(
 @router.get("/agent-authorisations", response_model=list[AgentAuthorisationOut])
 def list_agent_authorisations(
     agent_account_id: uuid.UUID | None = None, principal_person_id: uuid.UUID | None = None,
-    principal_enterprise_id: uuid.UUID | None = None, db: Session = Depends(get_db),
+    principal_enterprise_id: uuid.UUID | None = None, db: Session = DB_SESSION,
     actor: Actor = Depends(current_actor),
 ) -> list[AgentAuthorisationOut]:
     """Authorisations you gave or hold (staff: any, filtered)."""
@@ -238,7 +238,7 @@ def list_agent_authorisations(
 @router.post("/agent-authorisations/{authorisation_id}/revoke",
              response_model=AgentAuthorisationOut)
 def revoke_agent_authorisation(
-    authorisation_id: uuid.UUID, body: RevokeIn | None = None, db: Session = Depends(get_db),
+    authorisation_id: uuid.UUID, body: RevokeIn | None = None, db: Session = DB_SESSION,
     actor: Actor = Depends(current_actor),
 ) -> AgentAuthorisationOut:
     """End an authorisation now."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.config import Settings
 from tongban.ledger import service
 from tongban.ledger.schemas import (
@@ -22,7 +22,7 @@ _SIZE = 2**62  # a bound so absurd numbers are a 422, not an overflow in the dat
 
 
 @router.get("/checkpoint", response_model=CheckpointOut)
-def get_checkpoint(db: Session = Depends(get_db),
+def get_checkpoint(db: Session = DB_SESSION,
                    settings: Settings = Depends(get_settings_dep)) -> CheckpointOut:
     """The latest signed checkpoint (C2SP note), its fields and the key that verifies it."""
     return service.describe_checkpoint(db_session=db, settings=settings)
@@ -37,7 +37,7 @@ def get_key(settings: Settings = Depends(get_settings_dep)) -> KeyOut:
 @router.get("/entries", response_model=EntriesOut)
 def get_entries(
     start: int = Query(0, ge=0, lt=_SIZE), end: int | None = Query(None, ge=0, lt=_SIZE),
-    db: Session = Depends(get_db),
+    db: Session = DB_SESSION,
 ) -> EntriesOut:
     """Entries start..end-1 (end exclusive, at most 1000 per page)."""
     return service.entries(db_session=db, start=start, end=end)
@@ -48,7 +48,7 @@ def get_inclusion_proof(
     index: int | None = Query(None, ge=0, lt=_SIZE),
     leaf_hash: str | None = Query(None, max_length=100),
     tree_size: int | None = Query(None, ge=1, lt=_SIZE),
-    db: Session = Depends(get_db),
+    db: Session = DB_SESSION,
 ) -> InclusionProofOut:
     """The RFC 9162 audit path of an entry, by index or leaf hash (hex or base64);
     tree_size defaults to the latest checkpoint's."""
@@ -60,7 +60,7 @@ def get_inclusion_proof(
 def get_consistency_proof(
     first: int = Query(..., ge=1, lt=_SIZE),
     second: int | None = Query(None, ge=1, lt=_SIZE),
-    db: Session = Depends(get_db),
+    db: Session = DB_SESSION,
 ) -> ConsistencyProofOut:
     """The RFC 9162 consistency proof from size `first` to `second` (default: latest
     checkpoint)."""

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.config import Settings
 from tongban.identity.actor import Actor
 from tongban.identity.deps import current_actor
@@ -43,14 +43,14 @@ def _out(licence: Licence, history: list[LicenceStatusChange] | None = None) -> 
 
 
 @router.get("/types", response_model=list[LicenceTypeOut])
-def list_types(db: Session = Depends(get_db)) -> list[LicenceTypeOut]:
+def list_types(db: Session = DB_SESSION) -> list[LicenceTypeOut]:
     """证照目录: every licence type with its fields and validity rule."""
     return [LicenceTypeOut.model_validate(t) for t in service.list_types(db_session=db)]
 
 
 @router.get("/trust-list", response_class=Response,
             responses={200: {"content": {TRUST_LIST_MEDIA: {}}}})
-def trust_list(db: Session = Depends(get_db),
+def trust_list(db: Session = DB_SESSION,
                settings: Settings = Depends(get_settings_dep)) -> Response:
     """The node's issuers and their keys, a JWS signed by the node key."""
     token = keys.trust_list_token(db_session=db, settings=settings)
@@ -60,7 +60,7 @@ def trust_list(db: Session = Depends(get_db),
 
 @router.get("/status-lists/{list_id}", response_class=Response,
             responses={200: {"content": {STATUS_LIST_MEDIA: {}}}})
-def status_list(list_id: uuid.UUID, db: Session = Depends(get_db),
+def status_list(list_id: uuid.UUID, db: Session = DB_SESSION,
                 settings: Settings = Depends(get_settings_dep)) -> Response:
     """A Token Status List (draft-ietf-oauth-status-list), signed by the node key."""
     token = service.status_list_token(db_session=db, settings=settings, list_id=list_id)
@@ -69,7 +69,7 @@ def status_list(list_id: uuid.UUID, db: Session = Depends(get_db),
 
 
 @router.post("/verify", response_model=VerificationOut)
-def verify_licence(body: VerifyIn, db: Session = Depends(get_db),
+def verify_licence(body: VerifyIn, db: Session = DB_SESSION,
                    settings: Settings = Depends(get_settings_dep)) -> VerificationOut:
     """Verify a licence (JWS, identifier or QR payload): no sign-in needed."""
     result = verify.verify(db_session=db, settings=settings, licence_jws=body.licence_jws,
@@ -86,14 +86,14 @@ def verify_licence(body: VerifyIn, db: Session = Depends(get_db),
 
 
 @router.get("/mine", response_model=list[LicenceOut])
-def mine(db: Session = Depends(get_db), actor: Actor = Depends(current_actor)
+def mine(db: Session = DB_SESSION, actor: Actor = Depends(current_actor)
          ) -> list[LicenceOut]:
     """The signed-in person's or enterprise's licences."""
     return [_out(licence) for licence in service.list_mine(db_session=db, actor=actor)]
 
 
 @router.post("/import", response_model=LicenceOut, status_code=201)
-def import_licence(body: LicenceImportIn, db: Session = Depends(get_db),
+def import_licence(body: LicenceImportIn, db: Session = DB_SESSION,
                    settings: Settings = Depends(get_settings_dep),
                    actor: Actor = Depends(current_actor)) -> LicenceOut:
     """Import a licence issued before tongban; it is signed by its department's key."""
@@ -102,7 +102,7 @@ def import_licence(body: LicenceImportIn, db: Session = Depends(get_db),
 
 
 @router.get("/{identifier}", response_model=LicenceOut)
-def get_licence(identifier: str, db: Session = Depends(get_db),
+def get_licence(identifier: str, db: Session = DB_SESSION,
                 actor: Actor = Depends(current_actor)) -> LicenceOut:
     """One licence with its status history (holder, or staff of the issuer's scope)."""
     licence, changes = service.view_with_history(db_session=db, actor=actor,
@@ -112,7 +112,7 @@ def get_licence(identifier: str, db: Session = Depends(get_db),
 
 @router.get("/{identifier}/pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-def get_pdf(identifier: str, db: Session = Depends(get_db),
+def get_pdf(identifier: str, db: Session = DB_SESSION,
             settings: Settings = Depends(get_settings_dep),
             actor: Actor = Depends(current_actor)) -> Response:
     """The sealed PDF (PAdES) of a licence."""
@@ -123,7 +123,7 @@ def get_pdf(identifier: str, db: Session = Depends(get_db),
 
 
 @router.post("/{identifier}/status", response_model=LicenceOut)
-def change_status(identifier: str, body: StatusChangeIn, db: Session = Depends(get_db),
+def change_status(identifier: str, body: StatusChangeIn, db: Session = DB_SESSION,
                   actor: Actor = Depends(current_actor)) -> LicenceOut:
     """Change a licence's status (role and scope checked, reason required)."""
     return _out(service.change_status(db_session=db, actor=actor, identifier=identifier,

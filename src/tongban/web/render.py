@@ -8,20 +8,20 @@ half-written; an unauthenticated caller is sent to the login page and back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import get_db
+from tongban.api_deps import DB_SESSION
 from tongban.errors import DomainError, Unauthenticated
 from tongban.identity.actor import Actor
 from tongban.web.i18n import LANG_COOKIE, LANGS, pick_lang, translator
@@ -57,10 +57,10 @@ TEMPLATES.env.filters["local_time"] = local_time
 TEMPLATES.env.filters["show_date"] = show_date
 
 
-def web_db(request: Request, db: Session = Depends(get_db)) -> Iterator[Session]:
+def web_db(request: Request, db: Session = DB_SESSION) -> Session:
     """The request's session, remembered so an error page can roll it back first."""
     request.state.web_db = db
-    yield db
+    return db
 
 
 def page(request: Request, name: str, context: dict[str, Any] | None = None, *,
