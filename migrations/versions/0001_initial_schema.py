@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 13:55:29.386873
+Create Date: 2026-11-22 14:17:26.961337
 """
 
 from __future__ import annotations
@@ -311,6 +311,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("leaf_key", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=60), nullable=False),
         sa.Column(
             "payload",
@@ -324,9 +325,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("source_id", name=op.f("uq_ledger_entries_source_id")),
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_ledger_entries_leaf_hash"), ["leaf_hash"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_ledger_entries_leaf_key"), ["leaf_key"], unique=False)
 
     op.create_table(
         "ledger_head",
@@ -1722,7 +1721,7 @@ def downgrade() -> None:
     op.drop_table("ledger_nodes")
     op.drop_table("ledger_head")
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ledger_entries_leaf_hash"))
+        batch_op.drop_index(batch_op.f("ix_ledger_entries_leaf_key"))
 
     op.drop_table("ledger_entries")
     op.drop_table("ledger_checkpoints")
