@@ -105,19 +105,14 @@ def bundle_upload(request: Request, number: str, material_code: str,
                   file: UploadFile = File(...), db: Session = Depends(web_db)) -> Response:
     """Upload a material once; every task that lists it receives it."""
     actor = require_actor(request)
-    settings = request.app.state.settings
-    try:
-        bundles.attach_material(db_session=db, settings=settings, actor=actor,
-                                case_number=number, material_code=material_code,
-                                filename=file.filename or "file",
-                                data=file.file.read(settings.max_upload_bytes + 1))
-    except DomainError as exc:
-        db.rollback()
+    refused = case_view.attach_upload(db=db, settings=request.app.state.settings, actor=actor,
+                                      number=number, material_code=material_code, file=file,
+                                      attach=bundles.attach_material)
+    if refused is not None:
         ctx = _case_context(db, actor, number)
-        ctx["upload_errors"] = {material_code: exc.message}
+        ctx["upload_errors"] = {material_code: refused.message}
         return page(request, "portal/bundle_case.html", {**ctx, "staff_view": False},
-                    status=exc.status)
-    db.commit()
+                    status=refused.status)
     return RedirectResponse(f"/my/bundles/{number}", status_code=303)
 
 

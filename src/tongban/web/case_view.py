@@ -6,8 +6,10 @@ turns the fields of an action form into the payload the service validates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from fastapi import UploadFile
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -15,7 +17,8 @@ from tongban.cases import service as cases
 from tongban.cases.schemas import SPECIAL_PROCEDURE_LABELS
 from tongban.cases.workflow import ACTION_LABELS, DECIDED_STATES, STATE_LABELS, State
 from tongban.catalog import service as catalog
-from tongban.errors import InvalidInput, NotFound
+from tongban.config import Settings
+from tongban.errors import DomainError, InvalidInput, NotFound
 from tongban.identity.actor import Actor
 from tongban.web import forms
 from tongban.web import service as web
@@ -141,3 +144,20 @@ def error_lines(exc: Any) -> list[str]:
     if isinstance(details, dict) and "missing" in details:
         return [f"missing: {', '.join(map(str, details['missing']))}"]
     return []
+
+
+def attach_upload(
+    *, db: Session, settings: Settings, actor: Actor, number: str, material_code: str,
+    file: UploadFile, attach: Callable[..., Any] = cases.attach_material,
+) -> DomainError | None:
+    """Store an uploaded file as a material of the case (or bundle) and commit; on a
+    refusal roll back and return why, for the page to show beside the upload."""
+    try:
+        attach(db_session=db, settings=settings, actor=actor, case_number=number,
+               material_code=material_code, filename=file.filename or "file",
+               data=file.file.read(settings.max_upload_bytes + 1))
+    except DomainError as exc:
+        db.rollback()
+        return exc
+    db.commit()
+    return None

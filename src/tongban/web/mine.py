@@ -61,18 +61,12 @@ def my_case(request: Request, number: str, db: Session = Depends(web_db)) -> Res
 def upload_supplement(request: Request, number: str, material_code: str,
                       file: UploadFile = File(...), db: Session = Depends(web_db)) -> Response:
     """Upload a material to the case (answering a supplement notice)."""
-    actor = require_actor(request)
-    settings = request.app.state.settings
-    try:
-        cases.attach_material(db_session=db, settings=settings, actor=actor,
-                              case_number=number, material_code=material_code,
-                              filename=file.filename or "file",
-                              data=file.file.read(settings.max_upload_bytes + 1))
-    except DomainError as exc:
-        db.rollback()
-        return _case_page(request, db, number, status=exc.status,
-                          upload_errors={material_code: exc.message})
-    db.commit()
+    refused = case_view.attach_upload(db=db, settings=request.app.state.settings,
+                                      actor=require_actor(request), number=number,
+                                      material_code=material_code, file=file)
+    if refused is not None:
+        return _case_page(request, db, number, status=refused.status,
+                          upload_errors={material_code: refused.message})
     return RedirectResponse(f"/my/cases/{number}#supplement", status_code=303)
 
 

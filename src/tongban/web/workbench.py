@@ -126,18 +126,12 @@ async def act(request: Request, number: str, action: str,
 def upload(request: Request, number: str, material_code: str, file: UploadFile = File(...),
            db: Session = Depends(web_db)) -> Response:
     """A window clerk adds a material the applicant brought."""
-    actor = require_staff(request, "clerk")
-    settings = request.app.state.settings
-    try:
-        cases.attach_material(db_session=db, settings=settings, actor=actor,
-                              case_number=number, material_code=material_code,
-                              filename=file.filename or "file",
-                              data=file.file.read(settings.max_upload_bytes + 1))
-    except DomainError as exc:
-        db.rollback()
-        return _case_page(request, db, number, status=exc.status,
-                          upload_errors={material_code: exc.message})
-    db.commit()
+    refused = case_view.attach_upload(db=db, settings=request.app.state.settings,
+                                      actor=require_staff(request, "clerk"), number=number,
+                                      material_code=material_code, file=file)
+    if refused is not None:
+        return _case_page(request, db, number, status=refused.status,
+                          upload_errors={material_code: refused.message})
     return RedirectResponse(f"/workbench/cases/{number}", status_code=303)
 
 
