@@ -22,9 +22,9 @@ from tongban.catalog.demo_data import build_demo_catalog
 from tongban.catalog.models import Department
 from tongban.config import Settings, get_settings
 from tongban.db import utcnow
-from tongban.demo_cases import seed_cases
+from tongban.demo_cases import demo_actor, seed_cases
 from tongban.identity import service as identity
-from tongban.identity.actor import SYSTEM_ACTOR, Actor
+from tongban.identity.actor import SYSTEM_ACTOR
 from tongban.identity.ids import make_resident_id, make_uscc
 from tongban.licences import service as licences
 
@@ -120,19 +120,12 @@ def _accounts(db_session: Session, people: list[uuid.UUID], enterprises: list[uu
     return logins
 
 
-def _account_actor(db_session: Session, username: str) -> Actor:
-    account = identity.find_account_by_username(db_session=db_session, username=username)
-    if account is None:
-        raise LookupError(f"no demo account {username}")
-    return identity.actor_from_account(account)
-
-
 def _agent_authorisation(db_session: Session, people: list[uuid.UUID]) -> None:
     """王芳 (agent) may act for 刘洋 on every item for a year, recorded at a window."""
-    agent = _account_actor(db_session, "agent.wang")
+    agent = demo_actor(db_session, "agent.wang")
     assert agent.account_id is not None
     identity.create_agent_authorisation(
-        db_session=db_session, actor=_account_actor(db_session, "clerk.cd"),
+        db_session=db_session, actor=demo_actor(db_session, "clerk.cd"),
         agent_account_id=agent.account_id,
         principal_person_id=people[3], valid_until=utcnow() + timedelta(days=365),
     )

@@ -12,6 +12,7 @@ from tongban.cases.models import Case
 from tongban.catalog import service as catalog
 from tongban.config import Settings
 from tongban.identity import service as identity
+from tongban.identity.actor import Actor
 
 RENT_WITHDRAWAL = "租赁住房提取住房公积金(成都)"
 
@@ -34,9 +35,11 @@ def _rent_form(name: str, id_number: str, phone: str) -> dict[str, Any]:
     }
 
 
-def _actor(db_session: Session, username: str) -> Any:
+def demo_actor(db_session: Session, username: str) -> Actor:
+    """The Actor of a demo login, so seeding goes through the real services."""
     account = identity.find_account_by_username(db_session=db_session, username=username)
-    assert account is not None, username
+    if account is None:
+        raise LookupError(f"no demo account {username}")
     return identity.actor_from_account(account)
 
 
@@ -47,7 +50,8 @@ def _rent_code(db_session: Session) -> str:
 
 def _file(db_session: Session, settings: Settings, key: str) -> Case:
     """张伟 applies online and uploads every required material."""
-    applicant = _actor(db_session, "zhangwei")
+    applicant = demo_actor(db_session, "zhangwei")
+    assert applicant.person_id is not None
     person = identity.get_person(db_session=db_session, person_id=applicant.person_id)
     number = identity.reveal_id_number(
         db_session=db_session, settings=settings, actor=applicant, person_id=person.id,
@@ -72,7 +76,7 @@ def _file(db_session: Session, settings: Settings, key: str) -> Case:
 
 def _act(db_session: Session, settings: Settings, username: str, case: Case, action: str,
          reason: str | None = None, data: dict[str, Any] | None = None) -> None:
-    cases.act(db_session=db_session, settings=settings, actor=_actor(db_session, username),
+    cases.act(db_session=db_session, settings=settings, actor=demo_actor(db_session, username),
               case_number=case.number, action=action, reason=reason, data=data or {})
 
 
