@@ -3,24 +3,29 @@ transaction) and the settings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the handler returns, rolled back on error."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One session per request: committed when the handler returns, rolled back on error.
+
+    Async on purpose: creating and closing a session does no I/O, so only the commit
+    goes to a worker thread (a sync generator would cost two thread hops per request,
+    entering and leaving). Closing a session still in a transaction, after an error,
+    rolls it back (the pool resets the connection it returns).
+    """
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
     finally:
         session.close()
 
@@ -37,3 +42,10 @@ def get_settings_dep(request: Request) -> Settings:
     """The app's settings (tests build apps with their own)."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+def json_response(body: bytes | str, status_code: int = 200) -> Response:
+    """A JSON body the route has already encoded. FastAPI returns it as is: a sync route
+    that returns a model instead has it validated again in one more worker-thread hop
+    and encoded after. Routes keep `response_model` for the OpenAPI document."""
+    return Response(body, status_code=status_code, media_type="application/json")

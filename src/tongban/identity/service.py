@@ -593,6 +593,11 @@ def actor_for_token(
     return found[0] if found else None
 
 
+def remembered_actor(*, token: str, now: datetime | None = None) -> Actor | None:
+    """The actor this process remembers for `token` (no database read; None if not)."""
+    return actor_cache.get(_token_hash(token), now or utcnow())
+
+
 def cached_actor_for_token(
     *, db_session: Session, token: str, now: datetime | None = None
 ) -> Actor | None:
