@@ -23,6 +23,7 @@ from tongban.bundles.schemas import (
     BundleOut,
     BundleSummary,
     FieldOut,
+    HeldLicenceOut,
     MaterialOut,
     MemberOut,
     SharedMaterialOut,
@@ -81,6 +82,7 @@ def bundle_out(view: service.BundleView) -> BundleOut:
 
 def bundle_case_out(d: service.BundleCaseDetail) -> BundleCaseOut:
     """A bundle case with each member's task."""
+    numbers = {t.case.id: t.case.number for t in d.tasks if t.case is not None}
     return BundleCaseOut(
         bundle_code=d.view.bundle.code, bundle_name=d.view.version.name,
         bundle_version=d.view.version.version, deny_rule=d.view.version.deny_rule,
@@ -90,7 +92,10 @@ def bundle_case_out(d: service.BundleCaseDetail) -> BundleCaseOut:
                        depends_on=list(t.member.member.depends_on), status=t.task.status,
                        note=t.task.note, case=summary(t.case) if t.case else None)
                for t in d.tasks],
-        materials=[SharedMaterialOut.model_validate(m) for m in d.materials])
+        materials=[SharedMaterialOut.model_validate(m) for m in d.materials],
+        licences=[HeldLicenceOut(material_code=m.material_code, name=m.name,
+                                 reference=m.reference, task_case_number=numbers[m.case_id],
+                                 supplied_at=m.supplied_at) for m in d.licences])
 
 
 @router.get("/bundles", response_model=list[BundleSummary])

@@ -136,6 +136,16 @@ class SharedMaterialOut(BaseModel):
     shared_with: list[str]
 
 
+class HeldLicenceOut(BaseModel):
+    """A material a task case got from the applicant's valid e-licence (一证通办)."""
+
+    material_code: str
+    name: str
+    reference: str | None
+    task_case_number: str
+    supplied_at: datetime
+
+
 class BundleCaseOut(BaseModel):
     bundle_code: str
     bundle_name: str
@@ -144,3 +154,4 @@ class BundleCaseOut(BaseModel):
     case: CaseOut
     tasks: list[TaskOut]
     materials: list[SharedMaterialOut]
+    licences: list[HeldLicenceOut] = Field(default_factory=list)

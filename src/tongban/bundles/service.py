@@ -50,9 +50,10 @@ from tongban.bundles.models import (
     TaskStatus,
 )
 from tongban.bundles.schemas import BundleIn
+from tongban.cases import licensing
 from tongban.cases import service as cases
 from tongban.cases.blobs import BlobStore, disk_store
-from tongban.cases.models import Case, CaseEvent, CaseKind
+from tongban.cases.models import Case, CaseEvent, CaseKind, CaseMaterial
 from tongban.cases.schemas import ApplicantIn
 from tongban.cases.workflow import STATE_LABELS, Action, State
 from tongban.catalog import service as catalog
@@ -663,6 +664,8 @@ def _start(db_session: Session, settings: Settings, run: _Run, task: BundleTask)
                            kind=CaseKind.task, parent_case_id=bc.id)
     task.status, task.task_case_id = TaskStatus.started.value, case.id
     run.cases[case.id] = case
+    licensing.attach_held_licences(db_session=db_session, case=case, guide=rm.version.guide,
+                                   now=run.now)
     _forward_materials(db_session, settings, run, rm, case)
 
 
@@ -849,6 +852,11 @@ class BundleCaseDetail:
     view: BundleView
     tasks: list[TaskView]
     materials: list[BundleMaterial]
+    licences: list[CaseMaterial]  # 一证通办: e-licences referenced by its task cases
+
+    def licence_for(self, material_code: str) -> CaseMaterial | None:
+        """The held e-licence that supplies this material on a task, if any."""
+        return next((m for m in self.licences if m.material_code == material_code), None)
 
 
 def _bundle_case(db_session: Session, actor: Actor, case_number: str) -> Case:
@@ -885,13 +893,15 @@ def get_case(*, db_session: Session, actor: Actor, case_number: str,
     """A bundle case with its tasks (pending, started, skipped) and shared materials."""
     case = _bundle_case(db_session, actor, case_number)
     detail = cases.get(db_session=db_session, actor=actor, case_number=case_number, now=now)
-    run = _load_run(db_session, case, now or utcnow())
+    run = _load_run(db_session, case, now or utcnow(), detail.tasks)
     view = _case_view(db_session, case)
     tasks = [TaskView(t, view.member(t.implementation_code),
                       run.cases.get(t.task_case_id) if t.task_case_id else None)
              for t in run.tasks]
     return BundleCaseDetail(detail, view, tasks,
-                            current_materials(db_session=db_session, bundle_case_id=case.id))
+                            current_materials(db_session=db_session, bundle_case_id=case.id),
+                            licensing.attached_licences(db_session=db_session,
+                                                        case_ids=list(run.cases)))
 
 
 def attach_material(

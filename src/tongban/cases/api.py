@@ -27,6 +27,7 @@ from tongban.cases.schemas import (
     PauseOut,
     PaymentOut,
     SubmitIn,
+    TaskCaseOut,
 )
 from tongban.cases.workflow import ACTION_LABELS, STATE_LABELS, State
 from tongban.config import Settings
@@ -83,7 +84,15 @@ def detail_out(detail: service.CaseDetail) -> CaseOut:
         extensions=[ExtensionOut.model_validate(x) for x in detail.extensions],
         payments=[PaymentOut.model_validate(p) for p in detail.payments],
         deliveries=[DeliveryOut.model_validate(d) for d in detail.deliveries],
+        tasks=[_task_out(t) for t in detail.tasks],
+        bundle_case_number=detail.bundle_case.number if detail.bundle_case else None,
     )
+
+
+def _task_out(case: Case) -> TaskCaseOut:
+    out = TaskCaseOut.model_validate(case)
+    out.state_label = STATE_LABELS.get(case.state, case.state)
+    return out
 
 
 @router.post("/cases", response_model=CaseOut, status_code=status.HTTP_201_CREATED)

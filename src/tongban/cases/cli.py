@@ -84,6 +84,20 @@ def show(
         console.print(f"due: promised {c.promised_due_date}, legal {c.legal_due_date}{prov}; "
                       f"used {d.deadlines.used_days}, left {d.deadlines.days_left}; "
                       f"paused {c.paused_days_total}, extended {c.extension_days_total}")
+        if d.bundle_case is not None:
+            console.print(f"一件事 / bundle: {d.bundle_case.number} {d.bundle_case.item_name}",
+                          highlight=False)
+        if d.tasks:
+            tasks = Table("item", "department", "state", "decision", "due", "warning",
+                          title="一件事各部门办件 / bundle tasks")
+            tasks.columns.insert(0, Column("number", no_wrap=True))
+            for t in d.tasks:
+                tasks.add_row(t.number, f"{t.item_name} ({t.implementation_code})",
+                              str(t.department_id or ""), STATE_LABELS.get(t.state, t.state),
+                              t.decision or "",
+                              f"{t.promised_due_date or ''} / {t.legal_due_date or ''}",
+                              t.warning_level)
+            console.print(tasks)
         for e in d.events:
             console.print(f"  {e.seq:>3} {e.at:%Y-%m-%d %H:%M} {e.actor_name} ({e.actor_role}) "
                           f"{ACTION_LABELS.get(e.action, e.action)}: {e.from_state} → "

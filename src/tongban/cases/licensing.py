@@ -8,9 +8,12 @@ transaction as the decision, so a decision never lacks its licence.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.cases.models import Case, CaseEvent, CaseMaterial
@@ -58,6 +61,18 @@ def attach_held_licences(
         db_session.add(row)
         attached.append(row)
     return attached
+
+
+def attached_licences(*, db_session: Session,
+                      case_ids: Collection[uuid.UUID]) -> list[CaseMaterial]:
+    """The current licence references (一证通办) of these cases, oldest first."""
+    if not case_ids:
+        return []
+    return list(db_session.scalars(
+        select(CaseMaterial).where(CaseMaterial.case_id.in_(list(case_ids)),
+                                   CaseMaterial.source == "licence",
+                                   CaseMaterial.superseded_by.is_(None))
+        .order_by(CaseMaterial.supplied_at, CaseMaterial.id)))
 
 
 def issue_licence_on_decision(

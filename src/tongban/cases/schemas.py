@@ -312,6 +312,21 @@ class CaseSummary(_Out):
     warning_level: str
 
 
+class TaskCaseOut(_Out):
+    """One department's task case of a bundle (一件事), as its bundle's detail lists it."""
+
+    number: str
+    implementation_code: str | None
+    item_name: str
+    department_id: uuid.UUID | None
+    state: str
+    state_label: str = ""
+    decision: str | None
+    promised_due_date: date | None
+    legal_due_date: date | None
+    warning_level: str
+
+
 class CaseOut(CaseSummary):
     implementation_version_id: uuid.UUID | None
     applicant_person_id: uuid.UUID | None
@@ -330,6 +345,10 @@ class CaseOut(CaseSummary):
     extensions: list[ExtensionOut]
     payments: list[PaymentOut]
     deliveries: list[DeliveryOut]
+    tasks: list[TaskCaseOut] = Field(
+        default_factory=list, description="一件事的各部门办件 / a bundle case's task cases")
+    bundle_case_number: str | None = Field(
+        default=None, description="所属一件事办件编号 / the bundle case a task belongs to")
 
 
 class CasePage(BaseModel):

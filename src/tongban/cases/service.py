@@ -1118,6 +1118,8 @@ class CaseDetail:
     extensions: list[Extension]
     payments: list[Payment]
     deliveries: list[Delivery]
+    tasks: list[Case] = field(default_factory=list)  # a bundle's task cases (一件事)
+    bundle_case: Case | None = None  # a task's bundle case
 
 
 def _rows(db_session: Session, model: Any, case_id: uuid.UUID, order: Any) -> list[Any]:
@@ -1182,7 +1184,24 @@ def detail_of(*, db_session: Session, actor: Actor, case: Case,
         events=_rows(db_session, CaseEvent, case.id, CaseEvent.seq),
         materials=materials, notices=notices, pauses=pauses, extensions=extensions,
         payments=payments, deliveries=deliveries,
+        tasks=tasks_of(db_session=db_session, case=case),
+        bundle_case=bundle_case_of(db_session=db_session, case=case),
     )
+
+
+def tasks_of(*, db_session: Session, case: Case) -> list[Case]:
+    """A bundle case's task cases in the order they started; no query for other kinds."""
+    if case.kind != CaseKind.bundle:
+        return []
+    return list(db_session.scalars(select(Case).where(Case.parent_case_id == case.id)
+                                   .order_by(Case.submitted_at, Case.id)))
+
+
+def bundle_case_of(*, db_session: Session, case: Case) -> Case | None:
+    """The bundle case a task case belongs to (from the session when already loaded)."""
+    if case.parent_case_id is None:
+        return None
+    return db_session.get(Case, case.parent_case_id)
 
 
 @dataclass(frozen=True)

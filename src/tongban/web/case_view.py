@@ -68,6 +68,8 @@ def detail_context(*, db_session: Session, actor: Actor, case_number: str) -> di
         "owed_codes": _owed(open_notice, case),
         "rating": web.rating_of(db_session=db_session, case_number=case.number),
         "rateable": case.state in RATEABLE_STATES,
+        "bundle_visible": detail.bundle_case is not None
+        and cases.can_see(actor, detail.bundle_case),
     }
 
 

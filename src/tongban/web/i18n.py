@@ -336,6 +336,10 @@ EN: dict[str, str] = {
     "待启动": "Waiting to start",
     "办理中": "In progress",
     "已跳过": "Skipped",
+    "本办件属于一件事": "This case is part of a bundle",
+    "查看一件事": "View the bundle",
+    "各部门办件": "Cases at each department",
+    "已关联电子证照": "E-licence referenced",
     # 代收代办 (receive and forward)
     "代收代办(跨省)": "Receive and forward (other province)",
     "本窗口收件并核验，申请转至办理地审批，结果由本窗口送达":
