@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from tests.cases.conftest import GOOD_FORM, PDF, PNG, World, at, ooxml
 from tongban.cases import service
+from tongban.cases.schemas import CaseSummary
+from tongban.cases.workflow import STATE_LABELS
 from tongban.db import make_sessionmaker
 from tongban.errors import Conflict
 
@@ -195,6 +197,33 @@ def test_lists_are_filtered_by_visibility_and_paged_by_cursor(
                       ).json()["items"] == []
     bad = client.get(f"{API}/cases?cursor=!!", headers=tokens["clerk"])
     assert bad.status_code == 422
+
+
+def test_list_rows_encode_exactly_as_the_case_summary_schema(
+    client: TestClient, world: World, tokens: dict[str, dict[str, str]],
+    db_session: Session,
+) -> None:
+    """The list is encoded straight from the rows; it must equal CaseSummary's JSON (UUIDs,
+    aware datetimes, dates, nulls, labels) for cases with and without due dates."""
+    numbers = [_apply(client, world, tokens["applicant"]).json()["number"] for _ in range(3)]
+    for number in numbers[:2]:
+        for code in ("FORM", "PREMISES"):
+            assert _upload(client, number, code, tokens["applicant"]).status_code == 201
+    assert _act(client, numbers[0], "accept", tokens["clerk"]).status_code == 200
+    assert _act(client, numbers[1], "accept", tokens["clerk"]).status_code == 200
+    assert _act(client, numbers[1], "deny", tokens["reviewer"], reason="不符合").status_code == 200
+    listed = client.get(f"{API}/cases", headers=tokens["clerk"])
+    assert listed.headers["content-type"] == "application/json"
+    items = {c["number"]: c for c in listed.json()["items"]}
+    db_session.expire_all()
+    for number in numbers:
+        case = service.get_case(db_session=db_session, case_number=number)
+        expected = CaseSummary.model_validate(case)
+        expected.state_label = STATE_LABELS[case.state]
+        assert items[number] == expected.model_dump(mode="json")
+        assert CaseSummary.model_validate(items[number]) == expected
+    assert items[numbers[1]]["decided_at"] is not None
+    assert items[numbers[2]]["legal_due_date"] is None
 
 
 def test_anonymous_callers_are_401(client: TestClient, world: World) -> None:

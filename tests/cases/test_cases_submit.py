@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 
 from tests.cases.conftest import LICENCE_ITEM, World, at, authorise_agent
 from tongban.cases import service
 from tongban.cases.models import Case
 from tongban.cases.schemas import ApplicantIn
+from tongban.db import make_sessionmaker
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -153,3 +154,26 @@ def test_a_case_lists_its_supplement_notice_deadline_before_acceptance(world: Wo
                          case_number=case.number, now=at(2026, 9, 21))
     # 22, 23, 24, (中秋 25-27 off) 28, 29 Sep
     assert detail.deadlines.supplement_notice_due == date(2026, 9, 29)
+
+
+def test_an_open_application_does_not_hold_up_the_next_number(engine: Engine,
+                                                               world: World) -> None:
+    """PostgreSQL: a number is drawn in its own short transaction, so an application whose
+    transaction is still open does not block the next one of the same region and day."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: applications queue by design")
+    world.db.commit()
+    factory = make_sessionmaker(engine)
+    first, second = factory(), factory()
+    try:
+        day = date(2026, 9, 21)
+        a = service.next_number(db_session=first, region_code="510104", day=day)
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        b = service.next_number(db_session=second, region_code="510104", day=day)
+        assert (a, b) == ("51010420260921000001", "51010420260921000002")
+        first.rollback()  # the open application gives up: its number stays used (a gap)
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    assert world.submit(when=at(2026, 9, 21)).number == "51010420260921000003"

@@ -275,6 +275,10 @@ def _loaded_row(row: CalendarYear) -> YearData:
     return check_document({"year": row.year, "source": row.source, **row.data})
 
 
+# Built once (its compiled form is then reused): it runs in nearly every transaction.
+_STAMP = select(func.count(CalendarYear.year), func.max(CalendarYear.loaded_at))
+
+
 def calendar(*, db_session: Session) -> WorkingCalendar:
     """The calendar of this database: shipped years, overridden and extended by loaded ones.
 
@@ -282,9 +286,7 @@ def calendar(*, db_session: Session) -> WorkingCalendar:
     year loaded by another process or node worker is seen without a restart.
     """
     key = _database_key(db_session)
-    stamp = tuple(db_session.execute(
-        select(func.count(CalendarYear.year), func.max(CalendarYear.loaded_at))
-    ).one())
+    stamp = tuple(db_session.execute(_STAMP).one())
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None and cached[0] == stamp:

@@ -19,7 +19,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tongban.audit import service as audit
@@ -513,9 +513,13 @@ def create_draft(*, db_session: Session, actor: Actor,
     return version
 
 
+# Built once: every application looks its implementation up by code.
+_IMPL_BY_CODE = select(Implementation).where(
+    Implementation.implementation_code == bindparam("code"))
+
+
 def _impl_by_code(db_session: Session, code: str) -> Implementation | None:
-    return db_session.scalar(select(Implementation).where(
-        Implementation.implementation_code == code))
+    return db_session.scalar(_IMPL_BY_CODE, {"code": code})
 
 
 def get_implementation(*, db_session: Session, implementation_code: str) -> Implementation:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -128,10 +128,14 @@ def list_types(*, db_session: Session) -> list[LicenceType]:
     return list(db_session.scalars(select(LicenceType).order_by(LicenceType.code)))
 
 
+# Built once: every application whose guide names a licence type looks it up.
+_TYPE_BY_CODE_OR_NAME = select(LicenceType).where(
+    or_(LicenceType.code == bindparam("code"), LicenceType.name == bindparam("code")))
+
+
 def get_type(*, db_session: Session, code: str) -> LicenceType:
     """A licence type by its 21-character code (or, for guides, its exact name)."""
-    row = db_session.scalar(select(LicenceType).where(
-        or_(LicenceType.code == code, LicenceType.name == code)))
+    row = db_session.scalar(_TYPE_BY_CODE_OR_NAME, {"code": code})
     if row is None:
         raise NotFound("未找到该证照类型 / no such licence type",
                        details={"field": "licence_type_code", "value": code})
