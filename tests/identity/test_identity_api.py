@@ -70,10 +70,34 @@ def test_login_sets_an_httponly_lax_cookie_and_me_works_with_it(
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     me = client.get(f"{API}/auth/me")  # the cookie alone
     assert me.status_code == 200 and me.json()["account"]["username"] == "wang.clerk"
-    assert client.post(f"{API}/auth/logout").status_code == 204
+    csrf = {"X-CSRF-Token": body["csrf_token"]}  # a cookie caller's writes carry it
+    assert client.post(f"{API}/auth/logout", headers=csrf).status_code == 204
     client.cookies.clear()
     bearer = {"Authorization": f"Bearer {body['token']}"}
     assert client.get(f"{API}/auth/me", headers=bearer).status_code == 401
+
+
+def test_a_write_authenticated_by_the_cookie_alone_needs_the_csrf_header(
+        client: TestClient, make_account: AccountMaker, db_session: Session) -> None:
+    make_account("wang.clerk", ["clerk"], [("510104", None)])
+    body = client.post(f"{API}/auth/login", json={"username": "wang.clerk",
+                                                   "password": PASSWORD}).json()
+    person = {"name": "张三", "id_number": ID_CHENGDU}
+    for headers in ({}, {"X-CSRF-Token": "forged.forged"},
+                    {"X-CSRF-Token": body["csrf_token"].replace(".", "x.")}):
+        refused = client.post(f"{API}/people", json=person, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"] == "csrf"
+        assert "请求已过期或来源无效" in refused.json()["message"]
+        assert client.post(f"{API}/auth/logout", headers=headers).status_code == 403
+    assert db_session.scalar(select(func.count()).select_from(Person)) == 0
+    assert client.get(f"{API}/auth/me").status_code == 200  # not logged out either
+    made = client.post(f"{API}/people", json=person,
+                       headers={"X-CSRF-Token": body["csrf_token"]})
+    assert made.status_code == 201
+    # A bearer token is never sent by a browser on its own: no CSRF header needed.
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {body['token']}"}
+    assert client.post(f"{API}/auth/logout", headers=bearer).status_code == 204
 
 
 def test_bearer_logout_ends_the_session(client: TestClient, clerk: dict[str, str]) -> None:

@@ -7,9 +7,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tests.web.browser import BrowserClient
 from tests.web.seed_web import PASSWORD, Seeded, seed
+from tongban.app import create_app
 from tongban.config import Settings
 from tongban.identity import service as identity
 
@@ -32,14 +35,25 @@ def seeded(db_session: Session, settings: Settings) -> Seeded:
 
 
 @pytest.fixture
+def client(engine: Engine, settings: Settings, db_session: Session) -> Iterator[TestClient]:
+    """A browser-like client (tests/web/browser.py) of an app over the test database: its
+    forms carry the CSRF token of the page it loaded last."""
+    with BrowserClient(create_app(settings, engine=engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
 def login(client: TestClient, seeded: Seeded) -> Callable[[str], TestClient]:
-    """Sign the test client in as `username` through the login form."""
+    """Sign the test client in as `username` through the login form, and land on the page
+    it leads to (whose token the next form carries)."""
 
     def sign_in(username: str) -> TestClient:
         client.cookies.clear()
+        client.get("/login")  # the form, with its pre-session token (login CSRF)
         response = client.post("/login", data={"username": username, "password": PASSWORD,
                                                "next": "/"}, follow_redirects=False)
         assert response.status_code == 303, response.text
+        client.get(response.headers["location"])
         return client
 
     return sign_in

@@ -12,17 +12,20 @@ from fastapi.testclient import TestClient
 from tests.federation.conftest import fed  # noqa: F401  (the three-node federation)
 from tests.federation.harness import PASSWORD, PEOPLE, Federation, Node
 from tests.federation.test_federation_modes import HUKOU_IN_SH, PDF, code_of, form
+from tests.web.browser import BrowserClient
 from tests.web.seed_web import WALK_IN_ID, Seeded
 from tongban.identity.ids import make_resident_id
 
 
 def _clerk(node: Node) -> TestClient:
     """A browser-like client of the node's own app, signed in as its clerk."""
-    client = TestClient(node.client.app, base_url=node.url)
+    client = BrowserClient(node.client.app, base_url=node.url)
+    client.get("/login")
     signed = client.post("/login", data={"username": node.usernames["clerk"],
                                          "password": PASSWORD, "next": "/workbench"},
                          follow_redirects=False)
     assert signed.status_code == 303, signed.text
+    client.get(signed.headers["location"])  # land on the workbench, as a browser does
     return client
 
 

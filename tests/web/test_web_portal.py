@@ -82,6 +82,7 @@ def test_login_sets_the_cookie_and_logout_ends_the_session(
 
 def test_wrong_password_shows_the_form_again_with_the_username(
         client: TestClient, seeded: Seeded) -> None:
+    client.get("/login")
     page = client.post("/login", data={"username": "zhangsan", "password": "wrong"})
     assert page.status_code == 401
     assert "用户名或密码错误" in page.text and 'value="zhangsan"' in page.text
@@ -90,6 +91,7 @@ def test_wrong_password_shows_the_form_again_with_the_username(
 def test_login_never_redirects_off_site(client: TestClient, seeded: Seeded) -> None:
     from tests.web.seed_web import PASSWORD
 
+    client.get("/login")
     response = client.post("/login", data={"username": "zhangsan", "password": PASSWORD,
                                            "next": "//evil.example/"},
                            follow_redirects=False)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tongban.api_deps import DB_SESSION, get_settings_dep
 from tongban.config import Settings
-from tongban.identity import service
+from tongban.identity import csrf, service
 from tongban.identity.actor import Actor
 from tongban.identity.deps import SESSION_COOKIE, current_actor, request_token, require_roles
 from tongban.identity.schemas import (
@@ -49,7 +49,8 @@ def login(
         samesite="lax", secure=request.url.scheme == "https", path="/",
     )
     return LoginOut(token=token, expires_at=session.expires_at,
-                    account=AccountOut.of(session.account))
+                    account=AccountOut.of(session.account),
+                    csrf_token=csrf.issue(settings=settings, session=token, presession=None))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)

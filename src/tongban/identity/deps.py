@@ -9,17 +9,25 @@ from sqlalchemy.orm import Session
 
 from tongban.api_deps import DB_SESSION
 from tongban.errors import Forbidden, Unauthenticated
+from tongban.identity import csrf
 from tongban.identity.actor import Actor
 
 SESSION_COOKIE = "tongban_session"
 
 
 def request_token(request: Request) -> str | None:
-    """The bearer token of the request, else its session cookie."""
+    """The bearer token of the request, else its session cookie. A browser sends the
+    cookie to any request, so a state-changing one the cookie authenticates must carry
+    the session's CSRF token in the X-CSRF-Token header (403 otherwise)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and request.method in csrf.UNSAFE_METHODS and not csrf.valid(
+            settings=request.app.state.settings, token=request.headers.get(csrf.HEADER),
+            session=token, presession=None):
+        raise csrf.refusal()
+    return token
 
 
 def optional_actor(request: Request, db: Session = DB_SESSION) -> Actor | None:

@@ -50,6 +50,9 @@ class LoginOut(BaseModel):
     token: str
     expires_at: datetime
     account: AccountOut
+    # For a caller that uses the cookie instead of the bearer token: the X-CSRF-Token
+    # header its POST/PUT/PATCH/DELETE requests must carry.
+    csrf_token: str
 
 
 class MeOut(BaseModel):

@@ -375,6 +375,7 @@ EN: dict[str, str] = {
     "出错了": "Something went wrong",
     "页面不存在": "Page not found",
     "无权访问": "Access denied",
+    "请求已过期": "Request expired",
     "功能建设中": "Coming soon",
 }
 

@@ -3,7 +3,8 @@
 Web routes call the domain services directly, with the request's session from
 `api_deps.get_db`. A DomainError raised by a service becomes an HTML page here (the
 API's handler would answer JSON), after the session is rolled back so nothing is
-half-written; an unauthenticated caller is sent to the login page and back.
+half-written; an unauthenticated caller is sent to the login page and back. A
+state-changing request without the page's CSRF token (web/csrf.py) is refused first.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from tongban.api_deps import DB_SESSION
 from tongban.errors import DomainError, Unauthenticated
+from tongban.identity import csrf as csrf_tokens
 from tongban.identity.actor import Actor
+from tongban.web import csrf
 from tongban.web.i18n import LANG_COOKIE, LANGS, pick_lang, translator
 
 HERE = Path(__file__).parent
@@ -55,6 +58,7 @@ def show_date(value: date | datetime | str | None) -> str:
 
 TEMPLATES.env.filters["local_time"] = local_time
 TEMPLATES.env.filters["show_date"] = show_date
+TEMPLATES.env.globals["csrf_input"] = csrf.csrf_input
 
 
 def web_db(request: Request, db: Session = DB_SESSION) -> Session:
@@ -78,10 +82,12 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, *,
         "region_path": getattr(request.state, "region_path", []),
         "region_children": getattr(request.state, "region_children", []),
         "max_upload_bytes": request.app.state.settings.max_upload_bytes,
+        "csrf_token": csrf.token_for(request),
     }
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status)
     remember_lang(request, response)
+    csrf.remember(request, response)
     return response
 
 
@@ -123,13 +129,25 @@ def error_page(request: Request, exc: DomainError) -> Response:
     return page(request, "error.html", {"error": exc}, status=exc.status)
 
 
+def csrf_refused(request: Request) -> Response:
+    """403 for a state-changing request without a valid CSRF token: the error page (its
+    own fresh token included), or the JSON error for a script's XMLHttpRequest upload."""
+    exc = csrf_tokens.refusal()
+    if request.headers.get("x-requested-with") == "XMLHttpRequest":
+        return JSONResponse(exc.as_dict(), status_code=exc.status)
+    return error_page(request, exc)
+
+
 class WebRoute(APIRoute):
-    """A route whose domain errors render as HTML pages instead of JSON."""
+    """A page route: POST/PUT/PATCH/DELETE must pass the CSRF check before anything runs,
+    and domain errors render as HTML pages instead of JSON."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            if request.method in csrf_tokens.UNSAFE_METHODS and not await csrf.passes(request):
+                return csrf_refused(request)
             try:
                 return await original(request)
             except DomainError as exc:
