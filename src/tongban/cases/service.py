@@ -1365,40 +1365,30 @@ def decode_due_cursor(cursor: str) -> tuple[date | None, uuid.UUID]:
                            details=[{"field": "cursor", "message": "invalid"}]) from None
 
 
-def _after_due(due: date | None, case_id: uuid.UUID) -> ColumnElement[bool]:
-    """Cases after (due, id) in the order: due date ascending, no due date last, then id."""
-    if due is None:
-        return and_(Case.promised_due_date.is_(None), Case.id > case_id)
-    return or_(Case.promised_due_date > due,
-               and_(Case.promised_due_date == due, Case.id > case_id),
-               Case.promised_due_date.is_(None))
-
-
 # How a page of cases is ordered: "new" (newest first, the default) or "due" (the
 # earliest promised due date first, cases without one last). Each has its own cursor.
 CASE_ORDERS = ("new", "due")
 
 
 def _page(
-    db_session: Session, stmt: Any, *, actor: Actor, filters: CaseFilters, cursor: str | None,
-    limit: int, order: str, objects: bool,
+    db_session: Session, *, base: str, actor: Actor, filters: CaseFilters, cursor: str | None,
+    limit: int, order: str,
 ) -> tuple[list[Any], str | None]:
-    """One keyset page of `stmt` (Case objects, or rows of some columns) and its cursor."""
+    """One keyset page (Case objects, or rows of SUMMARY_COLUMNS) and its cursor."""
     if order not in CASE_ORDERS:
         raise InvalidInput("排序方式无效 / unknown order",
                            details=[{"field": "order", "message": f"{'|'.join(CASE_ORDERS)}"}])
     limit = max(1, min(limit, 200))
-    stmt = stmt.where(visible_clause(actor), *_filter_clauses(filters))
-    if order == "due":
-        if cursor:
-            stmt = stmt.where(_after_due(*decode_due_cursor(cursor)))
-        stmt = stmt.order_by(Case.promised_due_date.asc().nulls_last(), Case.id.asc())
-    else:
-        if cursor:
-            stmt = stmt.where(Case.id < decode_cursor(cursor))
-        stmt = stmt.order_by(Case.id.desc())
-    result = db_session.execute(stmt.limit(limit + 1))
-    rows = list(result.scalars() if objects else result)
+    params: dict[str, Any] = {}
+    shape = None
+    if cursor and order == "due":
+        params["after_due"], params["after_id"] = decode_due_cursor(cursor)
+        shape = "no_due" if params["after_due"] is None else "due"
+    elif cursor:
+        params["after_id"], shape = decode_cursor(cursor), "id"
+    stmt = _page_statement(base, actor, filters, order, shape, limit)
+    result = db_session.execute(stmt, params)
+    rows = list(result.scalars() if base == "objects" else result)
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
@@ -1407,15 +1397,50 @@ def _page(
     return rows[:limit], next_cursor
 
 
+_AFTER_ID = bindparam("after_id", type_=Case.id.type)
+_AFTER_DUE = bindparam("after_due", type_=Case.promised_due_date.type)
+_CURSOR_CLAUSES: dict[str, ColumnElement[bool]] = {
+    "id": Case.id < _AFTER_ID,  # order "new"
+    # order "due": after (due, id), due dates ascending, cases without one last
+    "no_due": and_(Case.promised_due_date.is_(None), Case.id > _AFTER_ID),
+    "due": or_(Case.promised_due_date > _AFTER_DUE,
+               and_(Case.promised_due_date == _AFTER_DUE, Case.id > _AFTER_ID),
+               Case.promised_due_date.is_(None)),
+}
+_PAGE_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_PAGE_STATEMENTS_MAX = 2048
+
+
+def _page_statement(base: str, actor: Actor, filters: CaseFilters, order: str,
+                    shape: str | None, limit: int) -> Any:
+    """The page query of one caller and filter set, built once: a queue asked for again
+    and again reuses its compiled SQL (building it costs more than running it)."""
+    key = (base, actor.roles, actor.account_id, actor.person_id, actor.enterprise_id,
+           actor.scopes, filters, order, shape, limit)
+    found = _PAGE_STATEMENTS.get(key)
+    if found is not None:
+        return found
+    stmt = (select(*SUMMARY_COLUMNS) if base == "rows" else select(Case).options(
+        defer(Case.form_data), defer(Case.deficient_materials)))
+    stmt = stmt.where(visible_clause(actor), *_filter_clauses(filters))
+    if shape is not None:
+        stmt = stmt.where(_CURSOR_CLAUSES[shape])
+    stmt = stmt.order_by(*((Case.promised_due_date.asc().nulls_last(), Case.id.asc())
+                           if order == "due" else (Case.id.desc(),))).limit(limit + 1)
+    if len(_PAGE_STATEMENTS) >= _PAGE_STATEMENTS_MAX:
+        _PAGE_STATEMENTS.clear()
+    _PAGE_STATEMENTS[key] = stmt
+    return stmt
+
+
 def list_cases(
     *, db_session: Session, actor: Actor, filters: CaseFilters, cursor: str | None = None,
     limit: int = 50, order: str = "new",
 ) -> tuple[list[Case], str | None]:
     """Cases the caller may see, newest first (or by due date), one keyset page at a time."""
     # A list row never shows the form or the owed materials: leave the JSON unread.
-    stmt = select(Case).options(defer(Case.form_data), defer(Case.deficient_materials))
-    return _page(db_session, stmt, actor=actor, filters=filters, cursor=cursor, limit=limit,
-                 order=order, objects=True)
+    return _page(db_session, base="objects", actor=actor, filters=filters, cursor=cursor,
+                 limit=limit, order=order)
 
 
 # What a list row of the API shows (schemas.CaseSummary): a page reads these columns
@@ -1434,8 +1459,8 @@ def list_case_rows(
     limit: int = 50, order: str = "new",
 ) -> tuple[list[Any], str | None]:
     """list_cases() as rows of SUMMARY_COLUMNS: the API's list, cheap to read."""
-    return _page(db_session, select(*SUMMARY_COLUMNS), actor=actor, filters=filters,
-                 cursor=cursor, limit=limit, order=order, objects=False)
+    return _page(db_session, base="rows", actor=actor, filters=filters, cursor=cursor,
+                 limit=limit, order=order)
 
 
 @dataclass(frozen=True)
