@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tongban.app import create_app
+from tongban.calendar.service import forget_cached_calendars
 from tongban.config import Settings
 from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
 
@@ -103,6 +104,8 @@ def _wipe(eng: Engine) -> None:
     with eng.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
+    # A process trusts its calendar for a second; an emptied database must not wait.
+    forget_cached_calendars()
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.calendar.conftest import shipped_calendar
 from tongban.audit.models import AuditEntry
 from tongban.calendar import service
 from tongban.calendar.models import CalendarYear
+from tongban.db import make_sessionmaker
 from tongban.errors import InvalidInput, NotFound
 
 
@@ -102,6 +103,27 @@ def test_loading_2027_makes_the_deadline_final_and_can_move_it(
     assert before == service.DueDate(date(2027, 1, 8), True)
     assert after == service.DueDate(date(2027, 1, 11), False)  # 元旦 2027-01-01 skipped
     assert service.is_working_day(db_session=db_session, day=date(2027, 2, 20)) == (True, False)
+
+
+def test_a_year_loaded_by_another_process_is_seen_within_the_freshness_bound(
+    engine: Engine, db_session: Session, doc_2027: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process's load never reaches this process's memory: only the stamp check,
+    made at most once per FRESH_SECONDS, reveals it."""
+    assert due(db_session, "2026-12-25", 10).provisional
+    other = make_sessionmaker(engine)()
+    try:  # as another process would: rows committed, this process's memory untouched
+        other.add(CalendarYear(
+            year=2027, source=doc_2027["source"], loaded_by="ops",
+            data={"holidays": doc_2027["holidays"], "workdays": doc_2027["workdays"]}))
+        other.commit()
+    finally:
+        other.close()
+    monkeypatch.setattr(service, "FRESH_SECONDS", 3600.0)
+    assert due(db_session, "2026-12-25", 10).provisional  # still trusted
+    monkeypatch.setattr(service, "FRESH_SECONDS", 0.0)
+    assert due(db_session, "2026-12-25", 10) == service.DueDate(date(2027, 1, 11), False)
 
 
 def test_zero_days_is_the_start_itself(db_session: Session) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -261,8 +262,18 @@ def shipped_years() -> dict[int, YearData]:
     return years
 
 
-_cache: dict[str, tuple[tuple[Any, ...], WorkingCalendar]] = {}
+@dataclass(frozen=True)
+class _Cached:
+    stamp: tuple[Any, ...]  # (count, newest loaded_at) of calendar_years when built
+    calendar: WorkingCalendar
+    checked: float  # time.monotonic() of the last stamp check
+
+
+_cache: dict[str, _Cached] = {}
 _cache_lock = threading.Lock()
+# How long a process trusts its calendar before asking the database again whether a year
+# was loaded (by another process); a load in this process is seen at once.
+FRESH_SECONDS = 1.0
 
 
 def _database_key(db_session: Session) -> str:
@@ -275,34 +286,45 @@ def _loaded_row(row: CalendarYear) -> YearData:
     return check_document({"year": row.year, "source": row.source, **row.data})
 
 
-# Built once (its compiled form is then reused): it runs in nearly every transaction.
+# Built once (its compiled form is then reused).
 _STAMP = select(func.count(CalendarYear.year), func.max(CalendarYear.loaded_at))
 
 
 def calendar(*, db_session: Session) -> WorkingCalendar:
     """The calendar of this database: shipped years, overridden and extended by loaded ones.
 
-    Rebuilt only when calendar_years changes (one small aggregate query per call), so a
-    year loaded by another process or node worker is seen without a restart.
+    Rebuilt only when calendar_years changes, which is checked (one small aggregate
+    query) at most once per FRESH_SECONDS: a year loaded by another process or node
+    worker is seen within that time, without a restart.
     """
     key = _database_key(db_session)
-    stamp = tuple(db_session.execute(_STAMP).one())
+    now = time.monotonic()
     with _cache_lock:
         cached = _cache.get(key)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    years = dict(shipped_years())
-    for row in db_session.scalars(select(CalendarYear)):
-        years[row.year] = _loaded_row(row)
-    built = WorkingCalendar(years)
+    if cached is not None and now - cached.checked < FRESH_SECONDS:
+        return cached.calendar
+    stamp = tuple(db_session.execute(_STAMP).one())
+    if cached is not None and cached.stamp == stamp:
+        built = cached.calendar
+    else:
+        years = dict(shipped_years())
+        for row in db_session.scalars(select(CalendarYear)):
+            years[row.year] = _loaded_row(row)
+        built = WorkingCalendar(years)
     with _cache_lock:
-        _cache[key] = (stamp, built)
+        _cache[key] = _Cached(stamp, built, now)
     return built
 
 
 def _invalidate(db_session: Session) -> None:
     with _cache_lock:
         _cache.pop(_database_key(db_session), None)
+
+
+def forget_cached_calendars() -> None:
+    """Drop every process-cached calendar (tests that empty a database call it)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 # --- the public API ---------------------------------------------------------------------
