@@ -46,7 +46,7 @@ def _resolve_actor(request: Request, db: Session) -> None:
     if token:
         from tongban.identity import service as identity
 
-        request.state.actor = identity.actor_for_token(db_session=db, token=token)
+        request.state.actor = identity.cached_actor_for_token(db_session=db, token=token)
     request.state.acting = acting_for(db_session=db, actor=request.state.actor)
 
 
