@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from tongban.api_deps import DB_SESSION
@@ -30,14 +31,18 @@ def request_token(request: Request) -> str | None:
     return token
 
 
-def optional_actor(request: Request, db: Session = DB_SESSION) -> Actor | None:
-    """The signed-in caller, or None for an anonymous one."""
+async def optional_actor(request: Request, db: Session = DB_SESSION) -> Actor | None:
+    """The signed-in caller, or None for an anonymous one (async: a remembered token costs
+    no worker-thread hop; only a database look-up goes to one)."""
     from tongban.identity import service
 
     token = request_token(request)
     if token is None:
         return None
-    return service.cached_actor_for_token(db_session=db, token=token)
+    actor = service.remembered_actor(token=token)
+    if actor is not None:
+        return actor
+    return await run_in_threadpool(service.cached_actor_for_token, db_session=db, token=token)
 
 
 async def current_actor(actor: Actor | None = Depends(optional_actor)) -> Actor:
