@@ -45,11 +45,16 @@ def summary(case: Case) -> CaseSummary:
     return out
 
 
+_SUMMARY_KEYS = tuple(column.key for column in service.SUMMARY_COLUMNS)
+
+
 def summary_dict(row: Row[Any]) -> dict[str, Any]:
     """A row of service.SUMMARY_COLUMNS as a CaseSummary's fields: the list is encoded
     straight from these (the rows come from our own columns, so validating them again
     would only cost time; tests compare the output with CaseSummary's)."""
-    return {**row._mapping, "state_label": STATE_LABELS.get(row.state, row.state)}
+    fields = dict(zip(_SUMMARY_KEYS, row, strict=True))
+    fields["state_label"] = STATE_LABELS.get(row.state, row.state)
+    return fields
 
 
 def detail_out(detail: service.CaseDetail) -> CaseOut:
