@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record as audit
@@ -126,6 +126,9 @@ def _applicant(db_session: Session, settings: Settings, actor: Actor, mode: str,
         wanted = person_id
     else:
         if person_id is not None and actor.has("clerk"):
+            if not actor.covers(settings.node_region):
+                raise Forbidden("您不是本节点的窗口人员 / you are not a clerk of this node's "
+                                "region", code="out_of_scope")
             wanted = person_id
         elif actor.has("applicant") and actor.person_id is not None:
             wanted = actor.person_id
@@ -283,7 +286,8 @@ def open_joint(*, db_session: Session, settings: Settings, actor: Actor, data: J
                              form_data=task.form_data, person_id=data.person_id, materials=[],
                              checks=None, now=now, joint=joint, role=task.role)
         joint.applicant_person_id = fc.applicant_person_id
-    return view_joint(db_session=db_session, actor=actor, joint_id=joint.id)
+    return view_joint(db_session=db_session, settings=settings, actor=actor,
+                      joint_id=joint.id)
 
 
 # --- handling side ----------------------------------------------------------------------------
@@ -404,11 +408,18 @@ def _send_status(db_session: Session, settings: Settings, case: Case, link: Case
                           "events": [_event_doc(e) for e in events]})
 
 
+_LINK_OF_CASE = select(CaseLink).where(CaseLink.case_id == bindparam("case_id"))
+
+
 def after_transition(*, db_session: Session, settings: Settings, case: Case,
                      event: CaseEvent) -> None:
     """cases.AFTER_TRANSITION hook: a forwarded case's every transition goes back to the
     receiving node (same transaction); a decision also goes to the home region."""
-    link = db_session.scalar(select(CaseLink).where(CaseLink.case_id == case.id))
+    # A case opened for a peer was received there: its receiving region is the peer's,
+    # never its own region. A case received where it is handled has no link to look up.
+    if case.receiving_region_code == case.region_code:
+        return
+    link = db_session.scalar(_LINK_OF_CASE, {"case_id": case.id})
     if link is None:
         return
     now = event.at
@@ -591,21 +602,44 @@ def _update_joint(db_session: Session, joint_id: uuid.UUID, now: datetime) -> No
 
 # --- delivery at the receiving window ---------------------------------------------------------
 
+# Why a forwarded case cannot be delivered at the receiving window, by delivery stage.
+NOT_DELIVERABLE = {
+    "not_window": "只有异地代收的办件由收件窗口送达 / only receive-and-forward cases are "
+                  "delivered by the receiving window",
+    "waiting": "办理地尚未作出决定，暂不能送达 / the handling region has not decided yet: "
+               "there is nothing to deliver",
+    "closed": "办件已在办理地终结，无需送达 / the case ended at the handling region without a "
+              "decision to deliver",
+    "delivered": "该办件已送达 / this case has already been delivered",
+}
+
+
+def delivery_stage(fc: ForwardedCase | ForwardedCaseOut) -> str:
+    """Where a forwarded case stands for delivery at the receiving window: not_window
+    (not 异地代收), waiting (no decision yet), ready, delivered, or closed (ended
+    without a decision)."""
+    if fc.mode != "receive_and_forward":
+        return "not_window"
+    if fc.delivered_at is not None or fc.state == "delivered":
+        return "delivered"
+    if fc.state in DECIDED:
+        return "ready"
+    return "closed" if fc.state in CLOSED else "waiting"
+
+
 
 def deliver(*, db_session: Session, settings: Settings, actor: Actor, forwarded_id: uuid.UUID,
             data: DeliverIn, now: datetime | None = None) -> ForwardedCaseOut:
     """异地代收: the receiving window hands the result over and tells the handling node."""
     now = now or utcnow()
-    fc = _visible(db_session, actor, forwarded_id)
+    fc = _visible(db_session, actor, forwarded_id, settings.node_region)
     if not actor.has("clerk") or not actor.covers(settings.node_region):
         raise Forbidden("只有本节点窗口人员可以送达 / only this node's window clerks deliver",
                         code="wrong_role", details={"required_roles": ["clerk"]})
-    if fc.mode != "receive_and_forward":
-        raise Conflict("只有异地代收的办件由收件窗口送达 / only receive-and-forward cases are "
-                       "delivered by the receiving window", code="action_not_allowed")
-    if fc.state not in DECIDED or fc.state == "delivered" or fc.delivered_at is not None:
-        raise Conflict("办件尚未办结或已送达 / not decided yet, or already delivered",
-                       code="action_not_allowed", details={"state": fc.state})
+    stage = delivery_stage(fc)
+    if stage != "ready":
+        raise Conflict(NOT_DELIVERABLE[stage], code="action_not_allowed",
+                       details={"state": fc.state, "stage": stage})
     delivery = data.model_dump(mode="json", exclude_none=True)
     fc.delivered_at = now
     _append(db_session, fc, actor_name=actor.name, action="delivered_here", now=now,
@@ -664,18 +698,28 @@ def _blobs_in_use(db_session: Session, exclude: uuid.UUID) -> set[str]:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _may_see(actor: Actor, fc: ForwardedCase) -> bool:
+FEDERATION_STAFF = ("clerk", "reviewer", "supervisor", "operator")
+
+
+def _staff_of_node(actor: Actor, node_region: str) -> bool:
+    """Staff whose scope covers this node's region see all of its forwarded cases (the
+    receiving region is the node's, as for forwarding and delivery)."""
+    return actor.has(*FEDERATION_STAFF) and actor.covers(node_region)
+
+
+def _may_see(actor: Actor, fc: ForwardedCase, node_region: str) -> bool:
     if actor.account_id is not None and actor.account_id in (fc.applicant_account_id,
                                                              fc.received_by_account_id):
         return True
     if actor.person_id is not None and actor.person_id == fc.applicant_person_id:
         return True
-    return actor.has("clerk", "reviewer", "supervisor", "operator") and bool(actor.scopes)
+    return _staff_of_node(actor, node_region)
 
 
-def _visible(db_session: Session, actor: Actor, forwarded_id: uuid.UUID) -> ForwardedCase:
+def _visible(db_session: Session, actor: Actor, forwarded_id: uuid.UUID,
+             node_region: str) -> ForwardedCase:
     fc = db_session.get(ForwardedCase, forwarded_id)
-    if fc is None or not _may_see(actor, fc):
+    if fc is None or not _may_see(actor, fc, node_region):
         raise NotFound("没有该转办件 / no such forwarded case",
                        details={"case_id": str(forwarded_id)})
     return fc
@@ -693,44 +737,85 @@ def _out(db_session: Session, fc: ForwardedCase) -> ForwardedCaseOut:
     return out
 
 
-def view(*, db_session: Session, actor: Actor, forwarded_id: uuid.UUID) -> ForwardedCaseOut:
+def view(*, db_session: Session, settings: Settings, actor: Actor, forwarded_id: uuid.UUID
+         ) -> ForwardedCaseOut:
     """A forwarded case with its full history."""
-    return _out(db_session, _visible(db_session, actor, forwarded_id))
+    return _out(db_session, _visible(db_session, actor, forwarded_id, settings.node_region))
 
 
-def list_forwarded(*, db_session: Session, actor: Actor, limit: int = 100
-                   ) -> list[ForwardedCaseOut]:
-    """The forwarded cases the caller may see, newest first."""
-    stmt = select(ForwardedCase).order_by(ForwardedCase.created_at.desc()).limit(limit)
-    if not (actor.has("clerk", "reviewer", "supervisor", "operator") and actor.scopes):
-        clauses = [ForwardedCase.applicant_account_id == actor.account_id]
+def list_forwarded(*, db_session: Session, settings: Settings, actor: Actor,
+                   ready_to_deliver: bool = False, limit: int = 100) -> list[ForwardedCaseOut]:
+    """The forwarded cases the caller may see, newest first; `ready_to_deliver`: only
+    异地代收 cases the handling node has decided and this window has not yet delivered."""
+    stmt = select(ForwardedCase).order_by(ForwardedCase.created_at.desc(),
+                                          ForwardedCase.id.desc()).limit(limit)
+    if not _staff_of_node(actor, settings.node_region):
+        clauses = []
+        if actor.account_id is not None:
+            clauses += [ForwardedCase.applicant_account_id == actor.account_id,
+                        ForwardedCase.received_by_account_id == actor.account_id]
         if actor.person_id is not None:
             clauses.append(ForwardedCase.applicant_person_id == actor.person_id)
+        if not clauses:
+            return []
         stmt = stmt.where(or_(*clauses))
+    if ready_to_deliver:
+        stmt = stmt.where(ForwardedCase.mode == "receive_and_forward",
+                          ForwardedCase.state.in_(sorted(DECIDED - {"delivered"})),
+                          ForwardedCase.delivered_at.is_(None))
     return [ForwardedCaseOut.model_validate(fc) for fc in db_session.scalars(stmt)]
 
 
-def view_joint(*, db_session: Session, actor: Actor, joint_id: uuid.UUID) -> JointCaseOut:
+def view_joint(*, db_session: Session, settings: Settings, actor: Actor, joint_id: uuid.UUID
+               ) -> JointCaseOut:
     """A joint case with each node's task and history."""
     joint = db_session.get(JointCase, joint_id)
     tasks = list(db_session.scalars(select(ForwardedCase)
                                     .where(ForwardedCase.joint_case_id == joint_id)
                                     .order_by(ForwardedCase.created_at)))
-    if joint is None or not tasks or not _may_see(actor, tasks[0]):
+    if joint is None or not tasks or not _may_see(actor, tasks[0], settings.node_region):
         raise NotFound("没有该联办件 / no such joint case", details={"id": str(joint_id)})
     out = JointCaseOut.model_validate(joint)
     out.tasks = [_out(db_session, t) for t in tasks]
     return out
 
 
-def result_records(*, db_session: Session, actor: Actor) -> list[ResultRecordOut]:
-    """数据回流 records the caller may read: their own, or (staff) all of this node's."""
-    stmt = select(ResultRecord).order_by(ResultRecord.received_at.desc()).limit(200)
-    if not actor.has("clerk", "reviewer", "supervisor", "operator"):
+# A staff member scoped below the node's region finds their people's records among the
+# newest this many (the record does not carry the home region; the person does).
+RESULT_SCAN = 2000
+
+
+def result_records(*, db_session: Session, settings: Settings, actor: Actor, limit: int = 200
+                   ) -> list[ResultRecordOut]:
+    """数据回流 records the caller may read, newest first: their own; staff: those of people
+    whose home region their scope covers (all of this node's if it covers the node's)."""
+    stmt = select(ResultRecord).order_by(ResultRecord.received_at.desc(),
+                                         ResultRecord.id.desc())
+    if not actor.has(*FEDERATION_STAFF):
         if actor.person_id is None:
             return []
-        stmt = stmt.where(ResultRecord.person_id == actor.person_id)
-    return [ResultRecordOut.model_validate(r) for r in db_session.scalars(stmt)]
+        rows = list(db_session.scalars(stmt.where(ResultRecord.person_id == actor.person_id)
+                                       .limit(limit)))
+    elif _staff_of_node(actor, settings.node_region):
+        rows = list(db_session.scalars(stmt.limit(limit)))
+    else:
+        rows = [r for r in db_session.scalars(stmt.where(ResultRecord.person_id.is_not(None))
+                                              .limit(RESULT_SCAN))
+                if actor.covers(_home_and_name(db_session, r.person_id)[0])][:limit]
+    out = []
+    for row in rows:
+        record = ResultRecordOut.model_validate(row)
+        if row.person_id is not None:
+            record.person_name = _home_and_name(db_session, row.person_id)[1]
+        out.append(record)
+    return out
+
+
+def _home_and_name(db_session: Session, person_id: uuid.UUID | None) -> tuple[str, str]:
+    """A result record's person: home region and name (the session keeps each once)."""
+    assert person_id is not None
+    person = identity.get_person(db_session=db_session, person_id=person_id)
+    return person.home_region, person.name
 
 
 def registry_view(*, db_session: Session) -> RegistryOut:
