@@ -6,6 +6,7 @@ new route that slips past the check fails here."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,17 @@ def _attempt(route: tuple[str, str], client: TestClient, login: Login, seeded: S
             hidden = _intake_form(client, login, db_session, path)
             return Attempt(path, {**hidden, "name": "李四", "identity_checked": "on",
                                   "form_checked": "on"}, writes=False)
+        case "/workbench/forwarded/{forwarded_id}/deliver":
+            # No forwarded case on a node without a federation: 404 whatever the token.
+            login("clerk-cd")
+            return Attempt(f"/workbench/forwarded/{uuid.uuid4()}/deliver",
+                           {"method": "pickup", "pickup_window": "3 号窗口"}, writes=False)
+        case "/workbench/intake/joint/{kind}":
+            # Likewise: joint handling needs a federation.
+            hidden = _intake_form(client, login, db_session,
+                                  f"/workbench/intake/{seeded.residence_code}")
+            return Attempt("/workbench/intake/joint/hukou_migration",
+                           {"_person": hidden["_person"]}, writes=False)
         case "/agent/act-for":
             return Attempt("/agent/act-for", {"authorisation_id": _authorisation(client, login)})
         case "/agent/stop":

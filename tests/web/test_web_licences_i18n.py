@@ -21,6 +21,7 @@ from tongban.web import (
     case_view,
     forwarding,
     i18n,
+    joint,
     portal,
     supervision,
     workbench,
@@ -98,6 +99,9 @@ def test_every_ui_string_has_an_english_translation() -> None:
         *workbench.WARNING_FILTERS.values(), *bundles.TASK_STATUS.values(),
         *agent.STATE_LABELS.values(), *supervision.WARNING_LABELS.values(),
         *forwarding.OWN_ACTIONS.values(), *(label for _, label in forwarding.CHECKS),
+        *forwarding.REMOTE_ONLY.values(), *forwarding.DELIVERY_STAGES.values(),
+        *forwarding.LIST_FILTERS.values(), *forwarding.NOT_YET.values(),
+        *joint.JOINT_STATES.values(), *joint.KIND_NAMES.values(), *joint.ROLES,
     }
     missing = sorted(s for s in _template_strings() | labels if s not in i18n.EN)
     assert missing == []

@@ -139,17 +139,21 @@ def forward_case(body: ForwardIn, db: Session = DB_SESSION,
 
 
 @router.get("/cases", response_model=list[ForwardedCaseOut])
-def list_forwarded(db: Session = DB_SESSION,
+def list_forwarded(ready_to_deliver: bool = False, db: Session = DB_SESSION,
+                   settings: Settings = Depends(get_settings_dep),
                    actor: Actor = Depends(current_actor)) -> list[ForwardedCaseOut]:
-    """Forwarded cases the caller may see (their own, or their window's)."""
-    return modes.list_forwarded(db_session=db, actor=actor)
+    """Forwarded cases the caller may see (their own, or their window's); with
+    `ready_to_deliver` only those decided and not yet delivered at the window."""
+    return modes.list_forwarded(db_session=db, settings=settings, actor=actor,
+                                ready_to_deliver=ready_to_deliver)
 
 
 @router.get("/cases/{case_id}", response_model=ForwardedCaseOut)
 def get_forwarded(case_id: uuid.UUID, db: Session = DB_SESSION,
+                  settings: Settings = Depends(get_settings_dep),
                   actor: Actor = Depends(current_actor)) -> ForwardedCaseOut:
     """A forwarded case with its hand-overs and the handling node's status."""
-    return modes.view(db_session=db, actor=actor, forwarded_id=case_id)
+    return modes.view(db_session=db, settings=settings, actor=actor, forwarded_id=case_id)
 
 
 @router.post("/cases/{case_id}/deliver", response_model=ForwardedCaseOut)
@@ -171,17 +175,18 @@ def open_joint(body: JointIn, db: Session = DB_SESSION,
 
 @router.get("/joint-cases/{joint_id}", response_model=JointCaseOut)
 def get_joint(joint_id: uuid.UUID, db: Session = DB_SESSION,
+              settings: Settings = Depends(get_settings_dep),
               actor: Actor = Depends(current_actor)) -> JointCaseOut:
     """A joint case and each node's task."""
-    return modes.view_joint(db_session=db, actor=actor, joint_id=joint_id)
+    return modes.view_joint(db_session=db, settings=settings, actor=actor, joint_id=joint_id)
 
 
 @router.get("/results", response_model=list[ResultRecordOut])
-def get_results(db: Session = DB_SESSION,
+def get_results(db: Session = DB_SESSION, settings: Settings = Depends(get_settings_dep),
                 actor: Actor = Depends(current_actor)) -> list[ResultRecordOut]:
     """数据回流: results of cases handled elsewhere for the caller (or, for staff, their
     region's people)."""
-    return modes.result_records(db_session=db, actor=actor)
+    return modes.result_records(db_session=db, settings=settings, actor=actor)
 
 
 # --- licences and logs across regions -----------------------------------------------------------

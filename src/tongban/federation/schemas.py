@@ -213,3 +213,4 @@ class ResultRecordOut(_Out):
     decided_at: datetime | None
     licence_identifiers: list[str]
     received_at: datetime
+    person_name: str | None = None  # the person of this region the result is about

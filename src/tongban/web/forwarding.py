@@ -2,6 +2,10 @@
 item, records the window's own checks, and the federation forwards form and materials to
 the node that handles it (federation.modes.forward, mode receive_and_forward); the page
 of the forwarded case then follows the handling node's status, mirrored event by event.
+Once the handling node's decision has arrived, the window delivers the result there
+(federation.modes.deliver: pick-up, post or e-licence) and the handling node records 送达.
+The list of this node's forwarded cases has a 待送达 filter; the 数据回流 result records
+of this region's people have their own page.
 
 Only items another node offers across regions (the signed federation registry says
 which) are offered here; without a registry the section says the node is not federated.
@@ -16,17 +20,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from tongban.catalog import service as catalog
 from tongban.catalog.schemas import GuidePage
 from tongban.config import Settings
-from tongban.errors import DomainError
+from tongban.errors import DomainError, InvalidInput
 from tongban.federation import modes, registry
-from tongban.federation.schemas import ChecksIn, ForwardIn, MaterialIn
+from tongban.federation.schemas import ChecksIn, DeliverIn, ForwardedCaseOut, ForwardIn, MaterialIn
 from tongban.identity import service as identity
-from tongban.web import case_view, forms
+from tongban.web import case_view, catalog_view, forms
 from tongban.web.render import WebRoute, page, web_db
 from tongban.web.routes import web_context
 
@@ -36,8 +41,17 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False,
 MODE = "receive_and_forward"
 # What the receiving node itself did with a forwarded case (the rest mirrors the
 # handling node's case events, as "remote.<action>").
-OWN_ACTIONS = {"received": "窗口收件", "forwarded": "转办理地", "delivered": "送达",
-               "purged": "清除转办副本", "failed": "办理地退回"}
+OWN_ACTIONS = {"received": "窗口收件", "forwarded": "转办理地", "delivered_here": "窗口送达",
+               "purged": "清除转办副本", "licence_received": "收到电子证照"}
+# Events that only come from the handling node without a case action of its own.
+REMOTE_ONLY = {"failed": "办理地退回", "federation_received": "办理地接收"}
+# What the window can do about delivery, by modes.delivery_stage.
+DELIVERY_STAGES = {"not_window": "由办理地送达", "waiting": "待办理地决定",
+                   "ready": "待送达", "delivered": "已送达", "closed": "已终结"}
+LIST_FILTERS = {"": "全部", "ready": "待送达"}
+# Why the window cannot deliver yet (the page says it instead of offering the form).
+NOT_YET = {"waiting": "办理地尚未作出决定，暂不能送达",
+           "closed": "办件已在办理地终结，无需送达"}
 CHECKS = (("identity_checked", "已核验申请人身份"), ("form_checked", "已核验申请表"),
           ("materials_checked", "已核验材料原件"))
 
@@ -144,23 +158,128 @@ async def forward_submit(request: Request, code: str, db: Session = Depends(web_
     return RedirectResponse(f"/workbench/forwarded/{out.id}", status_code=303)
 
 
-@router.get("/workbench/forwarded/{forwarded_id}", response_class=HTMLResponse)
-def forwarded_page(request: Request, forwarded_id: uuid.UUID,
-                   db: Session = Depends(web_db)) -> Response:
-    """A forwarded case: where it went, the handling node's case and its mirrored history."""
+def region_names(*, db_session: Session, codes: set[str]) -> dict[str, str]:
+    """Region code -> name from this node's region table (the code where it is unknown)."""
+    names = {}
+    for code in codes:
+        path = catalog_view.region_path(db_session=db_session, code=code)
+        names[code] = path[-1].name if path else code
+    return names
+
+
+@router.get("/workbench/forwarded", response_class=HTMLResponse)
+def forwarded_list(request: Request, show: str = "", db: Session = Depends(web_db)) -> Response:
+    """This node's forwarded cases (跨省通办) with their state; `show=ready`: 待送达."""
     from tongban.web.workbench import require_staff
 
     actor = require_staff(request)
-    fc = modes.view(db_session=db, actor=actor, forwarded_id=forwarded_id)
+    show = show if show in LIST_FILTERS else ""
+    rows = modes.list_forwarded(db_session=db, settings=request.app.state.settings, actor=actor,
+                                ready_to_deliver=show == "ready")
+    return page(request, "workbench/forwarded_list.html", {
+        "rows": [(fc, modes.delivery_stage(fc)) for fc in rows], "show": show,
+        "LIST_FILTERS": LIST_FILTERS, "DELIVERY_STAGES": DELIVERY_STAGES,
+        "MODE_LABEL": modes.MODE_LABEL, "STATE_LABELS": case_view.STATE_LABELS,
+        "regions": region_names(db_session=db, codes={fc.handling_region for fc in rows})})
+
+
+def _forwarded_page(request: Request, db: Session, forwarded_id: uuid.UUID, *,
+                    status: int = 200, error: DomainError | None = None,
+                    raw: dict[str, str] | None = None) -> Response:
+    """The forwarded-case page; `raw` keeps what was typed into the delivery form."""
+    from tongban.web.workbench import require_staff
+
+    actor = require_staff(request)
+    fc = modes.view(db_session=db, settings=request.app.state.settings, actor=actor,
+                    forwarded_id=forwarded_id)
     return page(request, "workbench/forwarded.html", {
         "fc": fc, "MODE_LABEL": modes.MODE_LABEL, "STATE_LABELS": case_view.STATE_LABELS,
-        "events": [(e, *event_label(e.action)) for e in fc.events]})
+        "events": [(e, *event_label(e.action)) for e in fc.events],
+        "stage": modes.delivery_stage(fc), "NOT_YET": NOT_YET,
+        "delivery": delivery_of(fc), "DELIVERY_METHODS": case_view.DELIVERY_METHODS,
+        "regions": region_names(db_session=db, codes={fc.handling_region}),
+        "raw": raw or {}, "error": error,
+        "error_lines": case_view.error_lines(error) if error else []}, status=status)
+
+
+@router.get("/workbench/forwarded/{forwarded_id}", response_class=HTMLResponse)
+def forwarded_page(request: Request, forwarded_id: uuid.UUID,
+                   db: Session = Depends(web_db)) -> Response:
+    """A forwarded case: where it went, the handling node's case and its mirrored history,
+    and (异地代收) the delivery of its result at this window."""
+    return _forwarded_page(request, db, forwarded_id)
+
+
+def delivery_of(fc: ForwardedCaseOut) -> dict[str, Any] | None:
+    """How this window delivered the result (the `delivered_here` event), if it did."""
+    for event in reversed(fc.events):
+        if event.action == "delivered_here":
+            return {"at": event.at, "by": event.actor_name, **event.data.get("delivery", {})}
+    return None
+
+
+DELIVERY_FIELDS = ("method", "tracking_number", "carrier", "pickup_window", "licence_reference")
+
+
+def _typed(form: FormData) -> dict[str, str]:
+    """What was typed into the delivery form."""
+    return {name: value.strip() for name in DELIVERY_FIELDS
+            if isinstance(value := form.get(name), str)}
+
+
+def _delivery(raw: dict[str, str]) -> DeliverIn:
+    """The delivery as the service takes it; InvalidInput names each problem."""
+    try:
+        return DeliverIn.model_validate({k: v for k, v in raw.items() if v})
+    except ValidationError as exc:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]) or "delivery",
+                     "message": str(e["msg"]).removeprefix("Value error, ")}
+                    for e in exc.errors()]
+        raise InvalidInput("送达信息有误 / the delivery details are invalid",
+                           details=problems) from None
+
+
+@router.post("/workbench/forwarded/{forwarded_id}/deliver", response_class=HTMLResponse)
+async def deliver(request: Request, forwarded_id: uuid.UUID,
+                  db: Session = Depends(web_db)) -> Response:
+    """送达 at the receiving window, once the handling node's decision has arrived; a
+    refusal comes back on the page with what was typed, and nothing is written."""
+    from tongban.web.workbench import require_staff
+
+    actor = require_staff(request, "clerk")
+    raw = _typed(await request.form())
+    try:
+        modes.deliver(db_session=db, settings=request.app.state.settings, actor=actor,
+                      forwarded_id=forwarded_id, data=_delivery(raw))
+    except DomainError as exc:
+        db.rollback()
+        if exc.status == 404:
+            raise
+        return _forwarded_page(request, db, forwarded_id, status=exc.status, error=exc,
+                               raw=raw)
+    db.commit()
+    return RedirectResponse(f"/workbench/forwarded/{forwarded_id}", status_code=303)
+
+
+@router.get("/workbench/results", response_class=HTMLResponse)
+def result_records(request: Request, db: Session = Depends(web_db)) -> Response:
+    """数据回流: results of cases handled elsewhere for people of the staff member's region."""
+    from tongban.web.workbench import require_staff
+
+    actor = require_staff(request)
+    rows = modes.result_records(db_session=db, settings=request.app.state.settings,
+                                actor=actor)
+    return page(request, "workbench/results.html", {
+        "rows": rows, "STATE_LABELS": case_view.STATE_LABELS,
+        "regions": region_names(db_session=db, codes={r.handling_region for r in rows})})
 
 
 def event_label(action: str) -> tuple[bool, str]:
     """(happened at the handling node, Chinese label) of a forwarded case's event."""
     if action.startswith("remote."):
         inner = action.removeprefix("remote.")
+        if inner in REMOTE_ONLY:
+            return True, REMOTE_ONLY[inner]
         return True, "提交申请" if inner == "submit" else case_view.ACTION_LABELS.get(
             inner, inner)
     return False, OWN_ACTIONS.get(action, action)

@@ -362,6 +362,62 @@ EN: dict[str, str] = {
     "转办理地": "Forwarded to the handling region",
     "清除转办副本": "Forwarding copies purged",
     "办理地退回": "Returned by the handling region",
+    # 跨省通办 at the window: delivery, forwarded cases, 多地联办, 数据回流
+    "跨省通办": "Cross-region",
+    "转办件": "Forwarded cases",
+    "待送达": "Ready to deliver",
+    "数据回流": "Data return",
+    "窗口送达": "Delivered at this window",
+    "办理地接收": "Received by the handling region",
+    "收到电子证照": "E-licence received",
+    "由办理地送达": "Delivered by the handling region",
+    "待办理地决定": "Awaiting the handling region's decision",
+    "已终结": "Ended",
+    "办理地尚未作出决定，暂不能送达":
+        "The handling region has not decided yet: there is nothing to deliver",
+    "办件已在办理地终结，无需送达":
+        "The case ended at the handling region without a decision to deliver",
+    "办理地决定": "Decision of the handling region",
+    "本办件属于多地联办": "This case is part of a joint application",
+    "查看联办件": "View the joint application",
+    "已通知办理地，等待其登记送达":
+        "The handling region has been told; waiting for it to record the delivery",
+    "办理地已作出决定，请将结果送达申请人":
+        "The handling region has decided: deliver the result to the applicant",
+    "快递公司": "Carrier",
+    "本节点窗口代收、转至外地办理的办件；办理地作出决定后由本窗口送达":
+        "Applications this node received for other regions; this window delivers the "
+        "result once the handling region has decided",
+    "显示": "Show",
+    "收件时间": "Received",
+    "办理方式": "Mode",
+    "没有待送达的转办件": "No forwarded cases are ready to deliver",
+    "暂无转办件": "No forwarded cases yet",
+    "本地区居民在外地办结的办件结果，由办理地回传本节点":
+        "Results of cases decided elsewhere for people of this region, returned by the "
+        "handling region",
+    "本节点无此人记录": "Not a person on record here",
+    "办结时间": "Decided",
+    "暂无回流数据": "No returned results yet",
+    "已办结": "Completed",
+    "未办成": "Not completed",
+    "户口迁移(迁出地+迁入地)": "Household registration move (leaving + arriving region)",
+    "养老保险关系转移接续(转出地+转入地)":
+        "Pension insurance transfer (transferring + receiving region)",
+    "迁出地": "Region moved from",
+    "迁入地": "Region moved to",
+    "转出地": "Region transferring out",
+    "转入地": "Region transferring in",
+    "一次申请，各地分别办理；每个办理地选择一个事项，共同的信息只填一次":
+        "One application, handled in each region: choose the item for each region; "
+        "shared details are asked once",
+    "选择事项": "Choose the items",
+    "所选事项的申请表不能合并，请另选":
+        "The chosen items' forms cannot be merged: choose others",
+    "提交联办申请": "Submit the joint application",
+    "各地办理情况": "Progress in each region",
+    "环节": "Part",
+    "最近进展": "Latest step",
     # supervision
     "监督": "Supervision",
     "办件监督": "Case supervision",

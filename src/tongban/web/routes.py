@@ -150,6 +150,7 @@ def install(app: FastAPI) -> None:
         apply,
         bundles,
         forwarding,
+        joint,
         licences,
         mine,
         portal,
@@ -163,5 +164,5 @@ def install(app: FastAPI) -> None:
                   name=f"vendor-{name}")
     app.include_router(router)
     for module in (portal, apply, mine, workbench, licences, agent, supervision, bundles,
-                   forwarding):
+                   forwarding, joint):
         app.include_router(module.router)

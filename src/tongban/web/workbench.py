@@ -174,11 +174,13 @@ def intake_lookup(request: Request, id_number: str = Form(""), q: str = Form("")
     hits = catalog.search(db_session=db, q=q or None, region_code=_home_region(actor),
                           limit=20).items
     from tongban.web.forwarding import forward_hits
+    from tongban.web.joint import KIND_NAMES
 
     elsewhere = forward_hits(db_session=db, settings=request.app.state.settings, q=q)
     # The full number is not echoed back: the page shows the masked one only.
-    return page(request, "workbench/intake.html", {**ctx, "person": person, "hits": hits,
-                                                   "id_number": "", "elsewhere": elsewhere})
+    return page(request, "workbench/intake.html", {
+        **ctx, "person": person, "hits": hits, "id_number": "", "elsewhere": elsewhere,
+        "joint_kinds": KIND_NAMES if elsewhere is not None else None})
 
 
 @router.get("/workbench/intake/{code}", response_class=HTMLResponse)
