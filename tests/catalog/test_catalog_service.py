@@ -411,3 +411,16 @@ def test_case_engine_reads_versions(standard: Catalog, db_session: Session) -> N
     assert current.guide["materials"][0]["code"] == "M1"
     with pytest.raises(NotFound):
         service.get_current_version(db_session=db_session, implementation_code="X" * 31)
+
+
+def test_published_guides_lists_a_regions_published_implementations_and_below(
+    standard: Catalog, db_session: Session
+) -> None:
+    standard.item("000104004000", "草稿事项")
+    standard.implementation("000104004000", CHENGDU_HF, "510100", "草稿(成都)", publish=False)
+    sichuan = service.published_guides(db_session=db_session, region_code="510000")
+    assert [code for code, _ in sichuan] == sorted([
+        code_of(CHENGDU_HF, 3, "000101001000"), code_of(WUHOU_HR, 4, "000102002000")])
+    assert all(guide["legal_days"] == 5 for _, guide in sichuan)
+    assert len(service.published_guides(db_session=db_session, region_code="100000")) == 4
+    assert service.published_guides(db_session=db_session, region_code="110000") == []

@@ -51,7 +51,7 @@ from tongban.catalog.schemas import (
 )
 from tongban.db import new_id, utcnow
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tongban.identity.actor import SYSTEM_ACTOR, Actor, region_covers
+from tongban.identity.actor import SYSTEM_ACTOR, Actor, region_covers, region_prefix
 from tongban.identity.models import Role
 
 DEFAULT_REGIONS_CSV = Path(__file__).parent / "data" / "regions.csv"
@@ -673,6 +673,19 @@ def list_versions(*, db_session: Session, implementation_code: str,
     if not include_drafts:
         stmt = stmt.where(ImplementationVersion.state != VersionState.draft)
     return list(db_session.scalars(stmt.order_by(ImplementationVersion.version)))
+
+
+def published_guides(*, db_session: Session, region_code: str) -> list[tuple[str, dict[str, Any]]]:
+    """(实施编码, current guide) of every published implementation in a region and below,
+    by code."""
+    prefix = "" if region_code == "100000" else region_prefix(region_code)
+    stmt = (select(Implementation.implementation_code, ImplementationVersion.guide)
+            .join(ImplementationVersion,
+                  ImplementationVersion.id == Implementation.current_version_id)
+            .where(Implementation.region_code.like(prefix + "%"),
+                   ImplementationVersion.state == VersionState.published)
+            .order_by(Implementation.implementation_code))
+    return [(code, guide or {}) for code, guide in db_session.execute(stmt)]
 
 
 def guide(*, db_session: Session, implementation_code: str) -> GuidePage:

@@ -61,6 +61,7 @@ from tongban.identity import crypto
 from tongban.identity import service as identity
 from tongban.identity.actor import Actor, Scope, region_covers
 from tongban.ledger.service import record_act
+from tongban.licences import service as licences
 from tongban.outbox.models import OutboxMessage
 
 MODE_CHANNEL = {"fully_online": "online", "receive_and_forward": "window", "joint": "online"}
@@ -837,16 +838,13 @@ def registry_view(*, db_session: Session) -> RegistryOut:
 def forward_licences(*, db_session: Session, settings: Settings, now: datetime | None = None
                      ) -> int:
     """Send e-licences issued for cases handled for a peer (once each)."""
-    from tongban.licences.models import Licence
-
     now = now or utcnow()
     links = list(db_session.scalars(
         select(CaseLink).join(Case, Case.id == CaseLink.case_id)
         .where(Case.decision.is_not(None), CaseLink.result_sent_at.is_(None)).limit(200)))
     sent = 0
     for link in links:
-        licences = db_session.scalars(select(Licence).where(Licence.case_id == link.case_id))
-        for licence in licences:
+        for licence in licences.issued_for_case(db_session=db_session, case_id=link.case_id):
             if licence.identifier in link.licences_sent:
                 continue
             service.send(db_session=db_session, settings=settings, receiver=link.peer_region,

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record as audit
-from tongban.catalog.models import Implementation, ImplementationVersion, VersionState
+from tongban.catalog import service as catalog
 from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, InvalidInput, NotFound
@@ -82,17 +82,10 @@ def init_node(*, db_session: Session, settings: Settings, endpoint: str,
 
 
 def offered_codes(*, db_session: Session, region_code: str) -> list[str]:
-    """Published implementations of this region whose guide offers a cross-region mode.
-
-    A narrow read of the catalog tables (catalog.service has no such query yet)."""
-    stmt = (select(Implementation.implementation_code, ImplementationVersion.guide)
-            .join(ImplementationVersion,
-                  ImplementationVersion.id == Implementation.current_version_id)
-            .where(Implementation.region_code.like(region_prefix(region_code) + "%"),
-                   ImplementationVersion.state == VersionState.published)
-            .order_by(Implementation.implementation_code))
-    return [code for code, guide in db_session.execute(stmt)
-            if (guide or {}).get("cross_region_modes")]
+    """Published implementations of this region whose guide offers a cross-region mode."""
+    return [code for code, guide in catalog.published_guides(db_session=db_session,
+                                                             region_code=region_code)
+            if guide.get("cross_region_modes")]
 
 
 def descriptor(*, db_session: Session, settings: Settings) -> dict[str, Any]:

@@ -614,6 +614,12 @@ def find_valid_licence(*, db_session: Session, holder_person_id: uuid.UUID | Non
     return db_session.scalar(stmt)
 
 
+def issued_for_case(*, db_session: Session, case_id: uuid.UUID) -> list[Licence]:
+    """The licences issued on a case's decision, oldest first."""
+    return list(db_session.scalars(select(Licence).where(Licence.case_id == case_id)
+                                   .order_by(Licence.issued_at, Licence.id)))
+
+
 def history(*, db_session: Session, licence_id: uuid.UUID) -> list[LicenceStatusChange]:
     """The status changes of a licence, oldest first."""
     stmt = (select(LicenceStatusChange).where(LicenceStatusChange.licence_id == licence_id)
