@@ -39,8 +39,9 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
-from tongban.cases import service as cases
+from tongban.cases.access import visible_clause
 from tongban.cases.models import Case, CaseEvent
+from tongban.cases.queries import encode_cursor
 from tongban.catalog import service as catalog
 from tongban.catalog.models import Region
 from tongban.catalog.schemas import DepartmentIn, ImplementationIn, ItemIn
@@ -350,7 +351,7 @@ def explain_list(engine: Engine, world: dict[str, Any], cursor_id: uuid.UUID) ->
     with factory() as s:
         account = identity.get_account(db_session=s, account_id=world["supervisor"])
         actor = identity.actor_from_account(account)
-        base = select(Case).where(cases.visible_clause(actor))
+        base = select(Case).where(visible_clause(actor))
         for label, stmt in (("first page", base),
                             ("keyset page", base.where(Case.id < cursor_id))):
             sql = stmt.order_by(Case.id.desc()).limit(51).compile(
@@ -434,7 +435,7 @@ def main() -> None:
         first = httpx.get(f"{base}/api/v1/cases", headers={"Authorization": f"Bearer {staff}"})
         first.raise_for_status()
         assert len(first.json()["items"]) == 50
-        cursor = cases.encode_cursor(mid)
+        cursor = encode_cursor(mid)
         runs = {
             "GET /cases (first page)": wrk(f"{base}/api/v1/cases", token=staff,
                                            duration=args.duration),

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from tongban.cases import service
+from tongban.cases import queries, service
 from tongban.cases.models import Case
 from tongban.errors import InvalidInput
 
@@ -75,7 +75,7 @@ def test_a_bad_due_cursor_is_invalid_input(world: World, cursor: str) -> None:
 
 def test_a_newest_first_cursor_is_not_a_due_cursor(world: World) -> None:
     cases = _cases_with_dues(world)
-    new_cursor = service.encode_cursor(cases[2].id)
+    new_cursor = queries.encode_cursor(cases[2].id)
     with pytest.raises(InvalidInput):
         service.list_cases(db_session=world.db, actor=world.actors["clerk"],
                            filters=service.CaseFilters(), cursor=new_cursor, order="due")

@@ -51,6 +51,7 @@ from tongban.bundles.models import (
 )
 from tongban.bundles.schemas import BundleIn
 from tongban.cases import licensing
+from tongban.cases import rules as case_rules
 from tongban.cases import service as cases
 from tongban.cases.blobs import BlobStore, disk_store
 from tongban.cases.models import Case, CaseEvent, CaseKind, CaseMaterial
@@ -831,7 +832,7 @@ def _partly_approve(ctx: Any) -> None:
 def register() -> None:
     """Plug the bundle workflow, its effect and the hook into the case engine (once)."""
     bundle_wf.register()
-    cases.EFFECTS[bundle_wf.BundleAction.partly_approve.value] = _partly_approve
+    case_rules.EFFECTS[bundle_wf.BundleAction.partly_approve.value] = _partly_approve
     if after_transition not in cases.AFTER_TRANSITION:
         cases.AFTER_TRANSITION.append(after_transition)
 

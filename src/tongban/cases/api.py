@@ -12,7 +12,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from tongban.api_deps import DB_SESSION, get_settings_dep, json_response
-from tongban.cases import service
+from tongban.cases import queries, service
 from tongban.cases.models import Case, WarningLevel
 from tongban.cases.schemas import (
     ActionIn,
@@ -45,11 +45,11 @@ def summary(case: Case) -> CaseSummary:
     return out
 
 
-_SUMMARY_KEYS = tuple(column.key for column in service.SUMMARY_COLUMNS)
+_SUMMARY_KEYS = tuple(column.key for column in queries.SUMMARY_COLUMNS)
 
 
 def summary_dict(row: Row[Any]) -> dict[str, Any]:
-    """A row of service.SUMMARY_COLUMNS as a CaseSummary's fields: the list is encoded
+    """A row of queries.SUMMARY_COLUMNS as a CaseSummary's fields: the list is encoded
     straight from these (the rows come from our own columns, so validating them again
     would only cost time; tests compare the output with CaseSummary's)."""
     fields = dict(zip(_SUMMARY_KEYS, row, strict=True))

@@ -151,7 +151,7 @@ class Transition:
     needs_reason: bool = False
     clock: Clock = Clock.none
     legal_act: bool = False
-    # A named precondition the service checks (see service._GUARDS).
+    # A named precondition the service checks (see rules.GUARDS).
     guard: str | None = None
 
 
