@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tongban.cases.models import CaseMaterial
 from tongban.catalog import service as catalog
 from tongban.catalog.schemas import ImplementationIn, ItemIn
-from tongban.errors import InvalidInput
+from tongban.errors import Conflict, InvalidInput
 from tongban.identity.actor import SYSTEM_ACTOR
 from tongban.licences import service as licences
 from tongban.licences import verify as licence_verify
@@ -92,9 +92,7 @@ def test_a_document_result_issues_no_licence(world: World) -> None:
 
 def test_a_held_licence_satisfies_the_material_without_upload(world: World) -> None:
     w = world
-    code = _implementation(w, "000108008000", "居住证签注", materials=[
-        {"code": "RESIDENCE", "name": "居住证", "source": "licence", "licence_type": "居住证"},
-        {"code": "FORM", "name": "签注申请表"}])
+    code = _endorsement(w)
     licences.issue(
         db_session=w.db, settings=w.settings, licence_type_code="居住证",
         holder_person_id=w.people["self"], issuer_department_id=w.market_id,
@@ -113,3 +111,38 @@ def test_no_held_licence_means_nothing_is_attached(world: World) -> None:
     w = world
     case = w.submit(code=_residence_implementation(w), when=at(2026, 9, 21))
     assert w.db.scalars(select(CaseMaterial).where(CaseMaterial.case_id == case.id)).all() == []
+
+
+def _endorsement(w: World) -> str:
+    """An item whose licence material is 已关联电子证照的免于提交: a scan without one."""
+    return _implementation(w, "000108008000", "居住证签注", materials=[
+        {"code": "RESIDENCE", "name": "居住证", "source": "licence", "licence_type": "居住证"},
+        {"code": "FORM", "name": "签注申请表"}])
+
+
+def test_without_a_held_licence_its_paper_copy_is_uploaded_and_counts(world: World) -> None:
+    w = world
+    case = w.submit(code=_endorsement(w), when=at(2026, 9, 21), form=dict(GOOD_FORM))
+    scan = w.upload(case, "RESIDENCE")
+    assert (scan.material_code, scan.source) == ("RESIDENCE", "upload")
+    w.upload(case, "FORM")
+    w.act("clerk", case, "accept", when=at(2026, 9, 22))
+    assert case.state == "accepted"
+
+
+def test_a_material_an_e_licence_already_satisfies_takes_no_upload(world: World) -> None:
+    w = world
+    code = _endorsement(w)
+    licences.issue(
+        db_session=w.db, settings=w.settings, licence_type_code="居住证",
+        holder_person_id=w.people["self"], issuer_department_id=w.market_id,
+        fields={"name": "张三", "gender": "男", "birth_date": "1990-01-01", **RESIDENCE_FIELDS},
+        valid_from=date(2026, 1, 1))
+    case = w.submit(code=code, when=at(2026, 9, 21), form=dict(GOOD_FORM))
+    w.db.commit()
+    before = w.db.scalar(select(func.count()).select_from(CaseMaterial))
+    with pytest.raises(Conflict) as refused:
+        w.upload(case, "RESIDENCE")
+    assert refused.value.code == "licence_attached"
+    w.db.rollback()
+    assert w.db.scalar(select(func.count()).select_from(CaseMaterial)) == before

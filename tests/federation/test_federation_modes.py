@@ -18,6 +18,7 @@ from tongban.catalog.models import Implementation, ImplementationVersion
 from tongban.federation import modes, service
 from tongban.federation.models import InboxEnvelope, ResultRecord
 from tongban.identity.ids import make_resident_id
+from tongban.licences import service as licences
 from tongban.outbox.models import OutboxMessage
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -330,3 +331,35 @@ def test_registry_view_and_anchor_are_public(fed: Federation) -> None:
     assert not registry_view["expired"]
     anchor = fed.sc.client.get(f"{API}/anchor").json()
     assert anchor["instance"] == "tongban-test" and len(anchor["fingerprint"]) == 64
+
+
+SSC_CQ = "社会保障卡补领(重庆)"
+
+
+def test_a_licence_issued_by_the_handler_reaches_the_receiving_window(fed: Federation) -> None:
+    """异地代收代办 of an item whose result is an e-licence: the handling node issues it on
+    approval and sends it back once; the receiving window sees it, ready to hand over."""
+    code = code_of(fed.cq, SSC_CQ)
+    response = fed.sc.client.post(f"{API}/cases", headers=fed.sc.token("clerk"), json={
+        "implementation_code": code, "mode": "receive_and_forward",
+        "form_data": form("zhangwei", SSC_CQ, card_reason="遗失", delivery="窗口领取"),
+        "person_id": str(fed.sc.people["zhangwei"]),
+        "checks": {"identity_checked": True, "form_checked": True, "materials_checked": True},
+        "materials": [{"code": code, "filename": f"{code}.pdf", "content_base64": b64(PDF)}
+                      for code in ("application_form", "id_card", "photo",
+                                   "card_loss_statement")]})
+    assert response.status_code == 201, response.text
+    fc_id = response.json()["id"]
+    fed.pump()
+    number = view(fed.sc, fc_id, "clerk")["remote_case_number"]
+    act(fed.cq, number, "clerk", "accept")
+    act(fed.cq, number, "reviewer", "approve", licence_fields={
+        "card_number": "A12345678", "issuing_region": "重庆市", "issued_on": "2026-11-22"})
+    with fed.cq.read() as s:
+        issued = licences.issued_for_case(db_session=s, case_id=handling_case(fed.cq, number).id)
+    assert len(issued) == 1 and issued[0].status == "01"
+    fed.pump()
+    fed.pump()  # a second round sends nothing again
+    seen = view(fed.sc, fc_id, "clerk")
+    assert seen["state"] == "approved"
+    assert [x["identifier"] for x in seen["licences"]] == [issued[0].identifier]

@@ -166,9 +166,30 @@ def test_a_held_licence_replaces_the_upload_and_staff_see_it_verified(
     page = client.get(f"/workbench/cases/{number}").text
     assert f'data-attached-licence="{identifier}"' in page
     assert 'data-outcome="valid"' in page and "核验通过" in page
+    assert f'action="/workbench/cases/{number}/materials/M3"' not in page  # nothing to upload
 
     licences.change_status(db_session=db_session, actor=SYSTEM_ACTOR, identifier=identifier,
                            status="05", reason="测试失效")
     db_session.commit()
     page = client.get(f"/workbench/cases/{number}").text
     assert 'data-outcome="lapsed"' in page and "核验未通过" in page
+
+
+def test_without_the_e_licence_the_window_uploads_the_paper_copy(
+        client: TestClient, login: Callable[[str], TestClient], seeded: Seeded,
+        db_session: Session) -> None:
+    """已关联电子证照的免于提交: without one, the clerk scans the original at the window."""
+    login("zhangsan")
+    key = _apply(client, seeded.fund_code, GOOD)
+    location = client.post(f"/apply/{seeded.fund_code}/submit", data={"draft": key},
+                           follow_redirects=False).headers["location"]
+    number = location.split("/")[3].split("?")[0]
+    login("clerk-cd")
+    page = client.get(f"/workbench/cases/{number}").text
+    assert f'action="/workbench/cases/{number}/materials/M3"' in page
+    done = client.post(f"/workbench/cases/{number}/materials/M3",
+                       files={"file": ("身份证.pdf", PDF, "application/pdf")},
+                       follow_redirects=False)
+    assert done.status_code in (200, 303), done.text
+    scan = db_session.scalar(select(CaseMaterial).where(CaseMaterial.material_code == "M3"))
+    assert scan is not None and scan.source == "upload" and scan.filename == "身份证.pdf"

@@ -88,6 +88,7 @@ from tongban.identity.actor import Actor
 __all__ = [
     "AFTER_TRANSITION",
     "MATERIAL_STATES",
+    "UPLOADABLE_SOURCES",
     "WORKER_ACTOR",
     "CaseCount",
     "CaseDetail",
@@ -123,6 +124,7 @@ __all__ = [
 ]
 
 WORKER_ACTOR = Actor(account_id=None, name="system", roles=frozenset({SYSTEM_ROLE}))
+UPLOADABLE_SOURCES = ("upload", "licence")
 MATERIAL_STATES = frozenset({State.pre_review, State.submitted, State.supplement_requested,
                              State.supplement_in_process, State.accepted})
 
@@ -652,17 +654,23 @@ def attach_material(
                        code="action_not_allowed", details={"state": case.state})
     guide, _ = _guide_and_schema(db_session, case)
     spec = _guide_materials(guide).get(material_code)
-    if spec is None or spec.get("source", "upload") != "upload":
+    # A licence material (已关联电子证照的免于提交) takes its paper copy when no e-licence
+    # is attached; shared data (dataset) never comes as an upload.
+    if spec is None or spec.get("source", "upload") not in UPLOADABLE_SOURCES:
         raise InvalidInput("办事指南中没有该上传材料 / no such uploaded material in the guide",
                            details=[{"field": "material_code", "message": material_code}])
+    older = [m for m in _current_materials(db_session, case.id)
+             if m.material_code == material_code]
+    if any(m.source == "licence" for m in older):
+        raise Conflict("该材料已关联电子证照,免于提交 / an e-licence already supplies this "
+                       "material", code="licence_attached",
+                       details={"material_code": material_code})
     blob = (store or disk_store(settings.var_dir, settings.max_upload_bytes)).put(data)
     material = CaseMaterial(
         id=new_id(), case_id=case.id, material_code=material_code, name=spec["name"],
         source="upload", sha256=blob.sha256, size=blob.size, content_type=blob.content_type,
         filename=(filename or "file")[:255], supplied_at=now, supplied_by=actor.account_id,
     )
-    older = [m for m in _current_materials(db_session, case.id)
-             if m.material_code == material_code]
     db_session.add(material)
     db_session.flush()
     for old in older:

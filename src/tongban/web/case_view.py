@@ -60,8 +60,11 @@ def detail_context(*, db_session: Session, actor: Actor, case_number: str) -> di
         "REASON_REQUIRED": REASON_REQUIRED,
         "form_rows": [(labels.get(k, k), _shown(v)) for k, v in (case.form_data or {}).items()],
         "materials": current, "guide_materials": materials_by_code,
+        # a licence material without an attached e-licence takes its paper copy (scan)
         "uploadable": [m for m in guide.get("materials", [])
-                       if m.get("source", "upload") == "upload"],
+                       if m.get("source", "upload") in cases.UPLOADABLE_SOURCES
+                       and not any(c.material_code == m["code"] and c.source == "licence"
+                                   for c in current)],
         "deficiency_allowed": [m for m in guide.get("materials", [])
                                if m.get("deficiency_allowed")],
         "open_notice": open_notice,
