@@ -64,6 +64,11 @@ def test_invalid_form_data_is_reported_per_field_in_chinese(world: World) -> Non
         world.submit(form={"shop_name": "锦江小面馆"})
     assert missing.value.details[0]["field"] == "form_data.phone"
     assert missing.value.details[0]["message"].startswith("必填")
+    with pytest.raises(InvalidInput) as both:
+        world.submit(form={"capital": 1})
+    assert [(d["field"], d["message"].split(" / ")[1]) for d in both.value.details] == [
+        ("form_data.shop_name", "'shop_name' is a required property"),
+        ("form_data.phone", "'phone' is a required property")]  # each names its own field
     assert _cases(world) == 0
 
 

@@ -27,11 +27,16 @@ def _form_errors(schema: dict[str, Any], data: dict[str, Any]) -> list[dict[str,
     cls = jsonschema.validators.validator_for(schema)
     validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
     problems = []
+    # jsonschema reports each missing property as its own "required" error, in the order
+    # the schema lists them (a stable sort keeps it): the k-th names the k-th missing one.
+    missing_seen: dict[tuple[str, ...], int] = {}
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         path = [str(p) for p in err.absolute_path]
         if err.validator == "required" and isinstance(err.instance, dict):
             missing = [p for p in err.validator_value if p not in err.instance]
-            path += missing[:1]
+            k = missing_seen.get(tuple(path), 0)
+            missing_seen[tuple(path)] = k + 1
+            path += missing[k:k + 1]
         chinese = _MESSAGES.get(str(err.validator), "不符合要求")
         problems.append({"field": ".".join(["form_data", *path]),
                          "message": f"{chinese} / {err.message}"})
