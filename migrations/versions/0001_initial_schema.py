@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 14:17:26.961337
+Create Date: 2026-11-22 15:50:14.577509
 """
 
 from __future__ import annotations
@@ -1180,6 +1180,7 @@ def upgrade() -> None:
         sa.Column("applicant_person_id", sa.Uuid(), nullable=True),
         sa.Column("applicant_name", sa.String(length=200), nullable=False),
         sa.Column("received_by_account_id", sa.Uuid(), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=100), nullable=True),
         sa.Column("joint_case_id", sa.Uuid(), nullable=True),
         sa.Column("role_in_joint", sa.String(length=40), nullable=True),
         sa.Column("state", sa.String(length=30), nullable=False),
@@ -1223,6 +1224,9 @@ def upgrade() -> None:
             name=op.f("fk_federation_forwarded_cases_joint_case_id_federation_joint_cases"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_forwarded_cases")),
+        sa.UniqueConstraint(
+            "received_by_account_id", "idempotency_key", name="uq_federation_forwarded_idempotency"
+        ),
     )
     with op.batch_alter_table("federation_forwarded_cases", schema=None) as batch_op:
         batch_op.create_index(

@@ -363,3 +363,24 @@ def test_a_licence_issued_by_the_handler_reaches_the_receiving_window(fed: Feder
     seen = view(fed.sc, fc_id, "clerk")
     assert seen["state"] == "approved"
     assert [x["identifier"] for x in seen["licences"]] == [issued[0].identifier]
+
+
+def test_the_same_idempotency_key_forwards_one_application(fed: Federation) -> None:
+    """A double submit at the window sends one application to the handling region."""
+    body = {"implementation_code": code_of(fed.sc, HUKOU_IN_SH), "mode": "receive_and_forward",
+            "form_data": form("zhangwei", HUKOU_IN_SH),
+            "person_id": str(fed.sc.people["zhangwei"]),
+            "checks": {"identity_checked": True, "form_checked": True,
+                       "materials_checked": True},
+            "materials": [{"code": "application_form", "filename": "申请表.pdf",
+                           "content_base64": b64(PDF)}], "idempotency_key": "window-7"}
+    first = fed.sc.client.post(f"{API}/cases", headers=fed.sc.token("clerk"), json=body)
+    again = fed.sc.client.post(f"{API}/cases", headers=fed.sc.token("clerk"), json=body)
+    assert first.status_code == 201 and again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    with fed.sc.read() as s:
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "case.apply")).all()
+    assert len(sent) == 1
+    other = fed.sc.client.post(f"{API}/cases", headers=fed.sc.token("clerk"), json={
+        **body, "implementation_code": code_of(fed.cq, SSC_CQ)})
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_conflict"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -53,12 +54,21 @@ def test_a_window_receives_for_another_province_and_follows_the_case(
                             data={**fields, "_key": key, "_person": person})
     assert unchecked.status_code == 422 and "代收窗口须核验身份和表单" in unchecked.text
 
-    done = client.post(f"/workbench/intake/forward/{code}", data={
-        **fields, "_key": key, "_person": person, "identity_checked": "on",
-        "form_checked": "on", "check_note": "核验身份证原件"},
-        files={"file_application_form": ("申请表.pdf", PDF, "application/pdf")},
-        follow_redirects=False)
+    nobody = client.post(f"/workbench/intake/forward/{code}",
+                         data={**fields, "_key": key, "_person": "not-a-person"})
+    assert nobody.status_code == 422 and "须指明申请人" in nobody.text
+
+    def forward() -> Any:
+        return client.post(f"/workbench/intake/forward/{code}", data={
+            **fields, "_key": key, "_person": person, "identity_checked": "on",
+            "form_checked": "on", "check_note": "核验身份证原件"},
+            files={"file_application_form": ("申请表.pdf", PDF, "application/pdf")},
+            follow_redirects=False)
+
+    done = forward()
     assert done.status_code == 303, done.text
+    again = forward()  # a double submit: the same forwarded case, nothing sent twice
+    assert again.status_code == 303 and again.headers["location"] == done.headers["location"]
     forwarded = client.get(done.headers["location"]).text
     assert 'data-state="forwarding"' in forwarded and "等待办理地接收" in forwarded
     fed.pump()

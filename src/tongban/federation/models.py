@@ -217,6 +217,10 @@ class ForwardedCase(IdMixin, Base):
     node, with the status mirrored from that node's envelopes."""
 
     __tablename__ = "federation_forwarded_cases"
+    # The same key from the same account is one forwarded case (a double submit at the
+    # window must not send a second application to the handling region).
+    __table_args__ = (UniqueConstraint("received_by_account_id", "idempotency_key",
+                                       name="uq_federation_forwarded_idempotency"),)
 
     mode: Mapped[str] = mapped_column(String(24))
     handling_region: Mapped[str] = mapped_column(String(12), index=True)
@@ -229,6 +233,7 @@ class ForwardedCase(IdMixin, Base):
         ForeignKey("identity_people.id"), index=True)
     applicant_name: Mapped[str] = mapped_column(String(200), default="")
     received_by_account_id: Mapped[uuid.UUID | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
     joint_case_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("federation_joint_cases.id"), index=True)
     role_in_joint: Mapped[str | None] = mapped_column(String(40))

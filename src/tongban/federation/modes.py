@@ -20,11 +20,13 @@ import base64
 import binascii
 import hashlib
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record as audit
@@ -213,10 +215,41 @@ def forward(*, db_session: Session, settings: Settings, actor: Actor, data: Forw
     entry, name = _target(db_session, data.implementation_code, data.mode, settings.node_region)
     checks = (_check_window(actor, data.checks, settings)
               if data.mode == "receive_and_forward" else None)
-    fc = _open_forwarded(db_session, settings, actor, mode=data.mode, entry=entry, name=name,
-                         implementation_code=data.implementation_code,
-                         form_data=data.form_data, person_id=data.person_id,
-                         materials=data.materials, checks=checks, now=now)
+    key = data.idempotency_key if actor.account_id is not None else None
+    found = _forwarded_with_key(db_session, actor, key)
+    if found is not None:
+        return _replay(db_session, found, data.implementation_code)
+    try:  # only a key can collide with a concurrent twin: the savepoint guards that
+        with db_session.begin_nested() if key else nullcontext():
+            fc = _open_forwarded(db_session, settings, actor, mode=data.mode, entry=entry,
+                                 name=name, implementation_code=data.implementation_code,
+                                 form_data=data.form_data, person_id=data.person_id,
+                                 materials=data.materials, checks=checks, now=now,
+                                 idempotency_key=key)
+    except IntegrityError:
+        found = _forwarded_with_key(db_session, actor, key)
+        if found is None:
+            raise
+        return _replay(db_session, found, data.implementation_code)
+    return _out(db_session, fc)
+
+
+def _forwarded_with_key(db_session: Session, actor: Actor,
+                        key: str | None) -> ForwardedCase | None:
+    if key is None:
+        return None
+    return db_session.scalar(select(ForwardedCase).where(
+        ForwardedCase.received_by_account_id == actor.account_id,
+        ForwardedCase.idempotency_key == key))
+
+
+def _replay(db_session: Session, fc: ForwardedCase, implementation_code: str
+            ) -> ForwardedCaseOut:
+    """The same key again: the same forwarded case, if it asked for the same thing."""
+    if fc.implementation_code != implementation_code:
+        raise Conflict("该幂等键已用于另一项申请 / this idempotency key was used for another "
+                       "application", code="idempotency_conflict",
+                       details={"field": "idempotency_key", "forwarded_case_id": str(fc.id)})
     return _out(db_session, fc)
 
 
@@ -224,7 +257,8 @@ def _open_forwarded(db_session: Session, settings: Settings, actor: Actor, *, mo
                     entry: registry.NodeEntry, name: str, implementation_code: str,
                     form_data: dict[str, Any], person_id: uuid.UUID | None,
                     materials: list[Any], checks: dict[str, Any] | None, now: datetime,
-                    joint: JointCase | None = None, role: str | None = None) -> ForwardedCase:
+                    joint: JointCase | None = None, role: str | None = None,
+                    idempotency_key: str | None = None) -> ForwardedCase:
     person, applicant = _applicant(db_session, settings, actor, mode, person_id)
     inline, kept = _materials(settings, materials)
     fc = ForwardedCase(
@@ -233,7 +267,7 @@ def _open_forwarded(db_session: Session, settings: Settings, actor: Actor, *, mo
         channel=MODE_CHANNEL[mode], applicant_account_id=(
             actor.account_id if actor.has("applicant") else None),
         applicant_person_id=person.id, applicant_name=person.name,
-        received_by_account_id=actor.account_id,
+        received_by_account_id=actor.account_id, idempotency_key=idempotency_key,
         joint_case_id=joint.id if joint else None, role_in_joint=role,
         state="forwarding", form_data=form_data, materials=kept, licences=[],
         created_at=now, last_event_seq=0)

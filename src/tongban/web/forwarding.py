@@ -126,6 +126,16 @@ async def _materials(posted: Any, guide_page: GuidePage, limit: int) -> list[Mat
     return out
 
 
+def person_of(db: Session, value: Any) -> Any:
+    """The applicant a window form names (its `_person` field); 422 when it names none."""
+    try:
+        person_id = uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput("须指明申请人 / name the applicant",
+                           details=[{"field": "person", "message": "必填 / required"}]) from None
+    return identity.get_person(db_session=db, person_id=person_id)
+
+
 @router.post("/workbench/intake/forward/{code}", response_class=HTMLResponse)
 async def forward_submit(request: Request, code: str, db: Session = Depends(web_db)) -> Response:
     """Receive here, forward there: one forwarded case, sent through the outbox."""
@@ -137,7 +147,7 @@ async def forward_submit(request: Request, code: str, db: Session = Depends(web_
     fields = {k: v for k, v in posted.items() if isinstance(v, str)}
     key, person_id = fields.pop("_key", ""), fields.pop("_person", "")
     guide_page = catalog.guide(db_session=db, implementation_code=code)
-    who = identity.get_person(db_session=db, person_id=uuid.UUID(person_id))
+    who = person_of(db, person_id)
     checked = {name for name, _ in CHECKS if fields.get(name) == "on"}
     parsed = forms.parse(guide_page.form_schema, fields)
     if not parsed.ok:

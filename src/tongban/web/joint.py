@@ -28,7 +28,7 @@ from tongban.federation import modes, registry
 from tongban.federation.schemas import JointIn, JointTaskIn
 from tongban.identity import service as identity
 from tongban.web import case_view, forms
-from tongban.web.forwarding import event_label, region_names
+from tongban.web.forwarding import event_label, person_of, region_names
 from tongban.web.render import WebRoute, page, web_db
 from tongban.web.routes import web_context
 
@@ -123,15 +123,6 @@ def _form_page(request: Request, form: JointForm, person: Any, *, raw: dict[str,
         "error_lines": case_view.error_lines(error) if error else []}, status=status)
 
 
-def _person_of(db: Session, value: Any) -> Any:
-    try:
-        person_id = uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidInput("须指明申请人 / name the applicant",
-                           details=[{"field": "person", "message": "必填 / required"}]) from None
-    return identity.get_person(db_session=db, person_id=person_id)
-
-
 @router.get("/workbench/intake/joint/{kind}", response_class=HTMLResponse)
 def joint_form(request: Request, kind: str, person: uuid.UUID,
                db: Session = Depends(web_db)) -> Response:
@@ -154,7 +145,7 @@ async def joint_submit(request: Request, kind: str, db: Session = Depends(web_db
     actor = require_staff(request, "clerk")
     settings = request.app.state.settings
     posted = await request.form()
-    who = _person_of(db, posted.get("_person"))
+    who = person_of(db, posted.get("_person"))
     roles = len(modes.JOINT_KINDS.get(kind, {}).get("roles", ()))
     form = _joint_form(db, settings, kind, _picked(posted, roles))
     if not form.complete or form.schema is None:
