@@ -16,7 +16,7 @@ from tongban.cases import service as cases
 from tongban.cases.models import Case, CaseEvent
 from tongban.catalog.models import Implementation, ImplementationVersion
 from tongban.federation import modes, service
-from tongban.federation.models import InboxEnvelope, ResultRecord
+from tongban.federation.models import ForwardedCase, InboxEnvelope, ResultRecord
 from tongban.identity.ids import make_resident_id
 from tongban.licences import service as licences
 from tongban.outbox.models import OutboxMessage
@@ -378,9 +378,12 @@ def test_the_same_idempotency_key_forwards_one_application(fed: Federation) -> N
     again = fed.sc.client.post(f"{API}/cases", headers=fed.sc.token("clerk"), json=body)
     assert first.status_code == 201 and again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"]
-    with fed.sc.read() as s:
-        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "case.apply")).all()
-    assert len(sent) == 1
+    with fed.sc.read() as s:  # (the federation is shared by this module's tests)
+        keyed = s.scalars(select(ForwardedCase).where(
+            ForwardedCase.idempotency_key == "window-7")).all()
+    assert len(keyed) == 1
+    assert [e["action"] for e in view(fed.sc, first.json()["id"], "clerk")["events"]] == [
+        "received", "forwarded"]  # one application sent
     other = fed.sc.client.post(f"{API}/cases", headers=fed.sc.token("clerk"), json={
         **body, "implementation_code": code_of(fed.cq, SSC_CQ)})
     assert other.status_code == 409 and other.json()["error"] == "idempotency_conflict"
