@@ -5,7 +5,7 @@
 Loads N realistic cases (and two events each) with COPY into a scratch database
 (tongban_bench_http on TONGBAN_BENCH_PG_URL, default the local server), serves the app
 with uvicorn (2 workers, the in-process worker off) and measures, with wrk (Debian's) at
-16 connections on loopback:
+16 connections on loopback, each run after 3 s of the same load that is not counted:
 - GET /api/v1/cases as a province supervisor: the first page and a keyset page from the
   middle of the data;
 - GET /api/v1/cases/{number} for numbers drawn at random from the loaded cases;
@@ -316,17 +316,24 @@ end
 """
 
 
+WARMUP_SECONDS = 3
+
+
 def wrk(url: str, *, token: str | None, duration: int, connections: int = 16,
         threads: int = 4, script: Path | None = None,
         env: dict[str, str] | None = None) -> dict[str, Any]:
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-           "--timeout", "10s"]
+    """One measured wrk run, after WARMUP_SECONDS of the same load that are not counted
+    (the servers' pooled connections opened, their statements prepared: steady state)."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "--timeout", "10s"]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
     if script:
         cmd += ["-s", str(script)]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
-                         env={**os.environ, **(env or {})}).stdout
+    run_env = {**os.environ, **(env or {})}
+    subprocess.run([*cmd, f"-d{WARMUP_SECONDS}s", url], capture_output=True, check=True,
+                   env=run_env)
+    out = subprocess.run([*cmd, f"-d{duration}s", url], capture_output=True, text=True,
+                         check=True, env=run_env).stdout
     return {"raw": out, "p50": _pct(out, "50%"), "p99": _pct(out, "99%"),
             "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
             "non2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)",
@@ -456,7 +463,7 @@ def main() -> None:
     assert m is not None, life["raw"]
     lifecycles, failed, seconds = int(m.group(1)), int(m.group(2)), float(m.group(3))
     print(f"\nPostgreSQL, {total:,} cases; uvicorn 2 workers; wrk 16 connections, "
-          f"{args.duration} s each; {os.cpu_count()} CPUs")
+          f"{args.duration} s each after {WARMUP_SECONDS} s of warm-up; {os.cpu_count()} CPUs")
     for name, r in runs.items():
         print(f"{name}: {r['rps']:.0f} req/s, p50 {r['p50']:.1f} ms, non-2xx {r['non2xx']}")
         print(_ratio_line("  p99", r["p99"], P99_GOAL_MS, True, "ms"))

@@ -1,6 +1,12 @@
 """The node answers its health check and speaks the error contract."""
 
+import gc
+
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tongban.app import create_app
+from tongban.config import Settings
 
 
 def test_health_reports_database(client: TestClient) -> None:
@@ -17,3 +23,13 @@ def test_unknown_route_is_json_error(client: TestClient) -> None:
 
 def test_openapi_is_served(client: TestClient) -> None:
     assert client.get("/api/openapi.json").json()["info"]["title"].startswith("tongban")
+
+
+def test_a_serving_app_keeps_its_startup_objects_out_of_the_collector(
+        engine: Engine, settings: Settings) -> None:
+    """Full collections while serving must not rescan what startup built (their pauses
+    were the slowest requests); a stopped app gives them back."""
+    with TestClient(create_app(settings, engine=engine)) as serving:
+        assert serving.get("/api/v1/health").status_code == 200
+        assert gc.get_freeze_count() > 50_000
+    assert gc.get_freeze_count() == 0
