@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, true
 from tongban.cases.models import Case
 from tongban.cases.workflow import Transition, workflow_for
 from tongban.errors import Forbidden
-from tongban.identity.actor import Actor, region_covers, region_prefix
+from tongban.identity.actor import Actor, region_prefix
 
 CASE_STAFF_ROLES = ("clerk", "reviewer", "supervisor", "operator")
 SYSTEM_ROLE = "system"
@@ -109,8 +109,3 @@ def visible_clause(actor: Actor) -> ColumnElement[bool]:
     if actor.has(*CASE_STAFF_ROLES):
         clauses += [_scope_clause(s.region_code, s.department_id) for s in actor.scopes]
     return or_(*clauses) if clauses else false()
-
-
-def region_in_scope(actor: Actor, region_code: str) -> bool:
-    """Whether any of the actor's scopes covers the region."""
-    return any(region_covers(s.region_code, region_code) for s in actor.scopes)

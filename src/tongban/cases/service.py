@@ -132,11 +132,6 @@ MATERIAL_STATES = frozenset({State.pre_review, State.submitted, State.supplement
 # --- catalog and identity look-ups ---------------------------------------------------------
 
 
-def _version(db_session: Session, version_id: uuid.UUID | None) -> ImplementationVersion | None:
-    return catalog.get_version(db_session=db_session, version_id=version_id) \
-        if version_id else None
-
-
 def _resolve_version(
     db_session: Session, implementation_code: str | None, version_id: uuid.UUID | None
 ) -> tuple[ImplementationVersion, Implementation]:
