@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from tongban.app import create_app
 from tongban.calendar.service import forget_cached_calendars
-from tongban.config import Settings
+from tongban.config import Settings, get_settings
 from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
 
 PG_URL = os.environ.get(
@@ -152,3 +152,19 @@ def client(engine: Engine, settings: Settings, db_session: Session) -> Iterator[
     app = create_app(settings, engine=engine)
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[None]:
+    """`tongban` commands run in-process against this test's database and var dir (a wide
+    console, so tables print whole)."""
+    from rich.console import Console
+
+    from tongban.cases import cli as cases_cli
+
+    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TONGBAN_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setattr(cases_cli, "console", Console(width=250))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -6,13 +6,11 @@ when it starts, as a single application would."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from rich.console import Console
 from sqlalchemy import event, select
 from typer.testing import CliRunner
 
@@ -23,7 +21,6 @@ from tongban.cases import service as cases
 from tongban.cases.models import CaseMaterial
 from tongban.catalog import service as catalog
 from tongban.catalog.schemas import ImplementationIn, ItemIn
-from tongban.config import Settings, get_settings
 from tongban.identity.actor import SYSTEM_ACTOR
 from tongban.identity.deps import SESSION_COOKIE
 from tongban.identity.ids import make_uscc
@@ -143,16 +140,6 @@ def test_a_single_case_reads_no_family(bw: BundleWorld) -> None:
     assert detail.tasks == [] and detail.bundle_case is None
     assert statements and not [s for s in statements
                                if re.search(r"WHERE\s+cases\.parent_case_id", s)]
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[None]:
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("TONGBAN_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setattr(cases_cli, "console", Console(width=250))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_cases_show_prints_a_bundles_tasks_and_a_tasks_bundle(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -11,19 +9,8 @@ from typer.testing import CliRunner
 from tests.cases.conftest import World
 from tongban.cases import cli as cases_cli
 from tongban.cases.cli import app
-from tongban.config import Settings, get_settings
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[None]:
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("TONGBAN_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setattr(cases_cli, "console", Console(width=250))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_list_show_and_act_from_the_terminal(world: World, cli_env: None) -> None:

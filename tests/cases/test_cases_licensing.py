@@ -53,6 +53,15 @@ def _licence_count(w: World) -> int:
     return w.db.scalar(select(func.count()).select_from(Licence)) or 0
 
 
+def _hold_residence_permit(w: World) -> None:
+    """The applicant holds a valid 居住证 e-licence."""
+    licences.issue(
+        db_session=w.db, settings=w.settings, licence_type_code="居住证",
+        holder_person_id=w.people["self"], issuer_department_id=w.market_id,
+        fields={"name": "张三", "gender": "男", "birth_date": "1990-01-01", **RESIDENCE_FIELDS},
+        valid_from=date(2026, 1, 1))
+
+
 def test_approval_issues_the_licence_the_guide_promises(world: World) -> None:
     w = world
     case = _accepted(w, _residence_implementation(w))
@@ -93,12 +102,7 @@ def test_a_document_result_issues_no_licence(world: World) -> None:
 def test_a_held_licence_satisfies_the_material_without_upload(world: World) -> None:
     w = world
     code = _endorsement(w)
-    licences.issue(
-        db_session=w.db, settings=w.settings, licence_type_code="居住证",
-        holder_person_id=w.people["self"], issuer_department_id=w.market_id,
-        fields={"name": "张三", "gender": "男", "birth_date": "1990-01-01", **RESIDENCE_FIELDS},
-        valid_from=date(2026, 1, 1),
-    )
+    _hold_residence_permit(w)
     w.db.commit()
 
     case = w.submit(code=code, when=at(2026, 9, 21), form=dict(GOOD_FORM))
@@ -133,11 +137,7 @@ def test_without_a_held_licence_its_paper_copy_is_uploaded_and_counts(world: Wor
 def test_a_material_an_e_licence_already_satisfies_takes_no_upload(world: World) -> None:
     w = world
     code = _endorsement(w)
-    licences.issue(
-        db_session=w.db, settings=w.settings, licence_type_code="居住证",
-        holder_person_id=w.people["self"], issuer_department_id=w.market_id,
-        fields={"name": "张三", "gender": "男", "birth_date": "1990-01-01", **RESIDENCE_FIELDS},
-        valid_from=date(2026, 1, 1))
+    _hold_residence_permit(w)
     case = w.submit(code=code, when=at(2026, 9, 21), form=dict(GOOD_FORM))
     w.db.commit()
     before = w.db.scalar(select(func.count()).select_from(CaseMaterial))
