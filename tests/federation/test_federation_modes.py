@@ -9,14 +9,14 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.federation.harness import PEOPLE, Federation, Node, b64, small_catalog
 from tongban.cases import service as cases
-from tongban.cases.models import Case, CaseEvent
+from tongban.cases.models import Case, CaseEvent, CaseMaterial
 from tongban.catalog.models import Implementation, ImplementationVersion
 from tongban.federation import modes, service
-from tongban.federation.models import ForwardedCase, InboxEnvelope, ResultRecord
+from tongban.federation.models import ForwardedCase, InboxEnvelope, JointCase, ResultRecord
 from tongban.identity.ids import make_resident_id
 from tongban.licences import service as licences
 from tongban.outbox.models import OutboxMessage
@@ -387,3 +387,39 @@ def test_the_same_idempotency_key_forwards_one_application(fed: Federation) -> N
     other = fed.sc.client.post(f"{API}/cases", headers=fed.sc.token("clerk"), json={
         **body, "implementation_code": code_of(fed.cq, SSC_CQ)})
     assert other.status_code == 409 and other.json()["error"] == "idempotency_conflict"
+
+
+def test_a_joint_application_sends_each_region_the_materials_its_guide_asks_for(
+        fed: Federation) -> None:
+    """多地联办: materials are collected once; every handling region gets the ones its own
+    guide lists (the application form both, the marriage certificate only 迁入地)."""
+    tasks = [(HUKOU_OUT_SC, "迁出地"), (HUKOU_IN_SH, "迁入地")]
+    body = {"kind": "hukou_migration", "name": "户口迁移",
+            "tasks": [{"implementation_code": code_of(fed.sc, name), "role": role,
+                       "form_data": form("zhangwei", name)} for name, role in tasks],
+            "materials": [{"code": code, "filename": f"{code}.pdf", "content_base64": b64(PDF)}
+                          for code in ("application_form", "marriage_cert")]}
+    with fed.sc.read() as s:
+        joints_before = s.scalar(select(func.count()).select_from(JointCase))
+    stray = fed.sc.client.post(f"{API}/joint-cases", headers=fed.sc.token("zhangwei"), json={
+        **body, "materials": [*body["materials"], {"code": "insured", "filename": "x.pdf",
+                                                   "content_base64": b64(PDF)}]})
+    assert stray.status_code == 422 and stray.json()["details"] == [
+        {"field": "materials", "message": "insured"}]
+    with fed.sc.read() as s:
+        assert s.scalar(select(func.count()).select_from(JointCase)) == joints_before
+    response = fed.sc.client.post(f"{API}/joint-cases", headers=fed.sc.token("zhangwei"),
+                                  json=body)
+    assert response.status_code == 201, response.text
+    fed.pump()
+    joint = fed.sc.client.get(f"{API}/joint-cases/{response.json()['id']}",
+                              headers=fed.sc.token("zhangwei")).json()
+    received = {}
+    for task in joint["tasks"]:
+        node = fed[task["handling_region"]]
+        with node.read() as s:
+            case = cases.get_case(db_session=s, case_number=task["remote_case_number"])
+            received[task["role_in_joint"]] = sorted(s.scalars(
+                select(CaseMaterial.material_code).where(CaseMaterial.case_id == case.id)))
+    assert received == {"迁出地": ["application_form"],
+                        "迁入地": ["application_form", "marriage_cert"]}

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.federation.conftest import fed  # noqa: F401  (the three-node federation)
 from tests.federation.harness import PASSWORD, PEOPLE, Federation, Node
@@ -28,6 +29,8 @@ from tests.federation.test_federation_modes import (
 from tests.web.browser import BrowserClient
 from tests.web.test_web_csrf import snapshot
 from tests.web.test_web_forwarding import _clerk, _person_link
+from tongban.cases import service as cases
+from tongban.cases.models import CaseMaterial
 from tongban.federation.models import ForwardedCase, JointCase
 from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR
@@ -218,6 +221,8 @@ def test_a_joint_application_is_started_at_the_window_and_followed_per_region(
     assert 'id="joint-form"' in page
     assert page.count('name="id_number"') == 1  # shared fields are asked once
     assert 'name="to_region"' in page and 'name="spouse_name"' in page
+    assert page.count('name="file_application_form"') == 1  # collected once for both
+    assert 'name="file_marriage_cert"' in page and 'name="file_property_info"' not in page
     both = {**form("zhangwei", HUKOU_OUT_SC), **form("zhangwei", HUKOU_IN_SH)}
     posted = {"_person": person, "impl_0": out_code, "impl_1": in_code,
               **{k: str(v) for k, v in both.items()}}
@@ -239,6 +244,8 @@ def test_a_joint_application_is_started_at_the_window_and_followed_per_region(
 
     clerk.get(f"/workbench/intake/joint/hukou_migration?person={person}")
     done = clerk.post("/workbench/intake/joint/hukou_migration", data=posted,
+                      files={"file_application_form": ("申请表.pdf", PDF, "application/pdf"),
+                             "file_marriage_cert": ("结婚证.pdf", PDF, "application/pdf")},
                       follow_redirects=False)
     assert done.status_code == 303, done.text
     joint_path = done.headers["location"]
@@ -252,6 +259,12 @@ def test_a_joint_application_is_started_at_the_window_and_followed_per_region(
     assert numbers["迁出地"].startswith("51") and numbers["迁入地"].startswith("31")
     assert "四川省" in opened and "上海市" in opened and "办理地：" in opened
     assert outsider.get(joint_path).status_code == 404
+    for node, role, expected in ((fed.sc, "迁出地", ["application_form"]),
+                                 (fed.sh, "迁入地", ["application_form", "marriage_cert"])):
+        with node.read() as s:
+            case = cases.get_case(db_session=s, case_number=numbers[role])
+            assert sorted(s.scalars(select(CaseMaterial.material_code).where(
+                CaseMaterial.case_id == case.id))) == expected
 
     _decide(fed.sc, numbers["迁出地"])
     fed.pump()

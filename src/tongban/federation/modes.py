@@ -308,6 +308,13 @@ def open_joint(*, db_session: Session, settings: Settings, actor: Actor, data: J
     if sorted(roles) != sorted(kind["roles"]):
         raise InvalidInput("联办任务须覆盖每个角色一次 / one task per role",
                            details={"roles": roles, "expected": list(kind["roles"])})
+    wanted = {t.implementation_code: _uploadable_codes(db_session, t.implementation_code)
+              for t in data.tasks}
+    stray = sorted({m.code for m in data.materials} - set().union(*wanted.values()))
+    if stray:
+        raise InvalidInput("联办事项的办事指南均未要求该材料 / no task's guide asks for this "
+                           "material", details=[{"field": "materials", "message": code}
+                                                for code in stray])
     joint = JointCase(id=new_id(), kind=data.kind, name=data.name[:200], state="open",
                       applicant_account_id=actor.account_id if actor.has("applicant") else None,
                       created_at=now)
@@ -318,11 +325,22 @@ def open_joint(*, db_session: Session, settings: Settings, actor: Actor, data: J
                               settings.node_region)
         fc = _open_forwarded(db_session, settings, actor, mode="joint", entry=entry, name=name,
                              implementation_code=task.implementation_code,
-                             form_data=task.form_data, person_id=data.person_id, materials=[],
+                             form_data=task.form_data, person_id=data.person_id,
+                             materials=[m for m in data.materials
+                                        if m.code in wanted[task.implementation_code]],
                              checks=None, now=now, joint=joint, role=task.role)
         joint.applicant_person_id = fc.applicant_person_id
     return view_joint(db_session=db_session, settings=settings, actor=actor,
                       joint_id=joint.id)
+
+
+def _uploadable_codes(db_session: Session, implementation_code: str) -> set[str]:
+    """The materials a task's guide takes as files: collected once at the window for a
+    joint application, each sent to every handling region whose guide asks for it."""
+    guide = catalog.get_current_version(db_session=db_session,
+                                        implementation_code=implementation_code).guide
+    return {m["code"] for m in guide.get("materials") or []
+            if m.get("source", "upload") in cases.UPLOADABLE_SOURCES}
 
 
 # --- handling side ----------------------------------------------------------------------------

@@ -133,6 +133,8 @@ class JointIn(_Strict):
     name: str = Field(min_length=1, max_length=200)
     tasks: list[JointTaskIn] = Field(min_length=2, max_length=10)
     person_id: uuid.UUID | None = None
+    # collected once; each task gets those its guide asks for
+    materials: list[MaterialIn] = Field(default_factory=list, max_length=20)
 
 
 class ForwardedEventOut(_Out):

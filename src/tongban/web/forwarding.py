@@ -113,9 +113,10 @@ def forward_form(request: Request, code: str, person: uuid.UUID,
                       key=secrets.token_urlsafe(24))
 
 
-async def _materials(posted: Any, guide_page: GuidePage, limit: int) -> list[MaterialIn]:
+async def posted_materials(posted: Any, wanted: list[Any], limit: int) -> list[MaterialIn]:
+    """The files a window form posted (`file_<code>`) for the `wanted` materials."""
     out = []
-    for m in _uploads(guide_page):
+    for m in wanted:
         upload = posted.get(f"file_{m.code}")
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue
@@ -156,7 +157,8 @@ async def forward_submit(request: Request, code: str, db: Session = Depends(web_
     try:
         out = modes.forward(db_session=db, settings=settings, actor=actor, data=ForwardIn(
             implementation_code=code, mode=MODE, form_data=parsed.data, person_id=who.id,
-            materials=await _materials(posted, guide_page, settings.max_upload_bytes),
+            materials=await posted_materials(posted, _uploads(guide_page),
+                                             settings.max_upload_bytes),
             checks=ChecksIn(**{name: name in checked for name, _ in CHECKS},
                             note=fields.get("check_note") or None),
             idempotency_key=key or None))

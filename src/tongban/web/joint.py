@@ -12,14 +12,15 @@ node's part, mirrored from that node's case.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from tongban.bundles.merge import MemberForm, merge
+from tongban.bundles.merge import MemberForm, MergedMaterial, merge
+from tongban.cases import service as cases
 from tongban.catalog import service as catalog
 from tongban.catalog.schemas import GuidePage
 from tongban.config import Settings
@@ -28,7 +29,7 @@ from tongban.federation import modes, registry
 from tongban.federation.schemas import JointIn, JointTaskIn
 from tongban.identity import service as identity
 from tongban.web import case_view, forms
-from tongban.web.forwarding import event_label, person_of, region_names
+from tongban.web.forwarding import event_label, person_of, posted_materials, region_names
 from tongban.web.render import WebRoute, page, web_db
 from tongban.web.routes import web_context
 
@@ -72,6 +73,8 @@ class JointForm:
     role_errors: dict[int, str]
     schema: dict[str, Any] | None = None
     conflicts: list[str] | None = None
+    # the files the window collects once for all regions (each gets those it asks for)
+    materials: list[MergedMaterial] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -98,6 +101,8 @@ def _joint_form(db: Session, settings: Settings, kind: str, picked: dict[int, st
                                    g.guide.model_dump(mode="json"))
                         for g in chosen if g is not None])
         form.schema = merged.schema
+        form.materials = [m for m in merged.materials
+                          if m.source in cases.UPLOADABLE_SOURCES]
         form.conflicts = [str(p["message"]) for p in merged.problems
                           if str(p.get("field", "")).startswith("form.")]
     return form
@@ -167,7 +172,9 @@ async def joint_submit(request: Request, kind: str, db: Session = Depends(web_db
                                  form_data={k: v for k, v in parsed.data.items() if k in own}))
     try:
         out = modes.open_joint(db_session=db, settings=settings, actor=actor, data=JointIn(
-            kind=kind, name=KIND_NAMES[kind], tasks=tasks, person_id=who.id))
+            kind=kind, name=KIND_NAMES[kind], tasks=tasks, person_id=who.id,
+            materials=await posted_materials(posted, list(form.materials),
+                                             settings.max_upload_bytes)))
     except DomainError as exc:
         db.rollback()
         return _form_page(request, form, who, raw=parsed.raw, errors={}, status=exc.status,
