@@ -68,7 +68,9 @@ def _number_engine(engine: Engine) -> Engine:
             # Its commits need not wait for the WAL flush: the case that uses a number
             # commits later, synchronously, which flushes all WAL before it; a crash can
             # lose only counter steps whose cases never committed (a gap, no duplicate).
-            found = create_engine(engine.url, pool_size=2, max_overflow=6,
+            # Enough idle connections for the applications in flight at once: one beyond
+            # the pool is opened and closed again per number (a new server process).
+            found = create_engine(engine.url, pool_size=6, max_overflow=4,
                                   pool_pre_ping=True,
                                   connect_args={"options": "-c synchronous_commit=off"})
             _NUMBER_ENGINES[id(engine)] = found
