@@ -91,7 +91,8 @@ EN: dict[str, str] = {
     "全程网办": "Fully online",
     "异地代收代办": "Receive and forward",
     "多地联办": "Joint handling",
-    "申请材料（收取一次，按各地办事指南分送）": "Materials (collected once, sent to each region whose guide asks for them)",
+    "申请材料（收取一次，按各地办事指南分送）":
+        "Materials (collected once, sent to each region whose guide asks for them)",
     "特别程序": "Special procedures",
     "设定依据": "Legal basis",
     "办理结果": "Result",
