@@ -53,13 +53,13 @@ def _licence_count(w: World) -> int:
     return w.db.scalar(select(func.count()).select_from(Licence)) or 0
 
 
-def _hold_residence_permit(w: World) -> None:
+def _hold_residence_permit(w: World, valid_until: date | None = None) -> None:
     """The applicant holds a valid 居住证 e-licence."""
     licences.issue(
         db_session=w.db, settings=w.settings, licence_type_code="居住证",
         holder_person_id=w.people["self"], issuer_department_id=w.market_id,
         fields={"name": "张三", "gender": "男", "birth_date": "1990-01-01", **RESIDENCE_FIELDS},
-        valid_from=date(2026, 1, 1))
+        valid_from=date(2026, 1, 1), valid_until=valid_until)
 
 
 def test_approval_issues_the_licence_the_guide_promises(world: World) -> None:
@@ -72,6 +72,7 @@ def test_approval_issues_the_licence_the_guide_promises(world: World) -> None:
     licence = issued[0]
     assert licence.holder_person_id == w.people["self"]
     assert licence.status == "01"
+    assert licence.valid_from == date(2026, 9, 24)  # the day of the decision
     result = licence_verify.verify(db_session=w.db, settings=w.settings,
                                    identifier=licence.identifier)
     assert result.valid, result
@@ -146,3 +147,16 @@ def test_a_material_an_e_licence_already_satisfies_takes_no_upload(world: World)
     assert refused.value.code == "licence_attached"
     w.db.rollback()
     assert w.db.scalar(select(func.count()).select_from(CaseMaterial)) == before
+
+
+def test_a_held_licence_is_judged_on_the_day_of_the_application(world: World) -> None:
+    """Valid when the application is made (21 Sep 2026) though it lapses a day later: the
+    application's day counts, not the day the code happens to run."""
+    w = world
+    code = _endorsement(w)
+    _hold_residence_permit(w, valid_until=date(2026, 9, 22))
+    case = w.submit(code=code, when=at(2026, 9, 21), form=dict(GOOD_FORM))
+    attached = w.db.scalars(select(CaseMaterial).where(CaseMaterial.case_id == case.id)).all()
+    assert [(m.material_code, m.source) for m in attached] == [("RESIDENCE", "licence")]
+    later = w.submit(code=code, when=at(2026, 9, 23), form=dict(GOOD_FORM))
+    assert w.db.scalars(select(CaseMaterial).where(CaseMaterial.case_id == later.id)).all() == []

@@ -49,7 +49,7 @@ def attach_held_licences(
             db_session=db_session, holder_person_id=case.applicant_person_id,
             holder_enterprise_id=None if case.applicant_person_id else
             case.applicant_enterprise_id,
-            licence_type_code=type_name,
+            licence_type_code=type_name, on=licences.today_in_china(now),
         )
         if held is None:
             continue
@@ -92,4 +92,5 @@ def issue_licence_on_decision(
     if not _known_type(db_session, result["licence_type"]):
         return
     licences.issue_for_approved_case(db_session=db_session, settings=settings, case=case,
-                                     fields=event.data.get("licence_fields"))
+                                     fields=event.data.get("licence_fields"),
+                                     decided_at=event.at)

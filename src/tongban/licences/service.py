@@ -504,10 +504,12 @@ def _holder_defaults(db_session: Session, case: ApprovedCase) -> dict[str, Any]:
 
 def issue_for_approved_case(*, db_session: Session, settings: Settings, case: ApprovedCase,
                             actor: Actor = SYSTEM_ACTOR,
-                            fields: dict[str, Any] | None = None) -> Licence | None:
+                            fields: dict[str, Any] | None = None,
+                            decided_at: datetime | None = None) -> Licence | None:
     """Issue the licence an approved case's guide promises (result.kind == "licence");
     None when the guide promises none. Fields come from the holder record, the form and
-    what the approving officer gave (`fields`), the later winning."""
+    what the approving officer gave (`fields`), the later winning; valid from the day of
+    the decision (`decided_at`, default now)."""
     type_ref = _guide_licence_type(db_session, case)
     if type_ref is None:
         return None
@@ -523,7 +525,7 @@ def issue_for_approved_case(*, db_session: Session, settings: Settings, case: Ap
                  holder_enterprise_id=None if case.applicant_person_id else
                  case.applicant_enterprise_id,
                  fields=fields, issuer_department_id=case.department_id, case_id=case.id,
-                 valid_from=today_in_china(), actor=actor)
+                 valid_from=today_in_china(decided_at), actor=actor)
 
 
 # --- reading ------------------------------------------------------------------------
