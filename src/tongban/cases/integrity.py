@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.cases.models import CaseEvent
-from tongban.cases.service import _digest
+from tongban.cases.service import ledger_digest
 
 # Logged field -> how to read it from an event.
 _FIELDS = {
@@ -23,8 +23,8 @@ _FIELDS = {
     "at": lambda e: e.at.isoformat(),
     "actor_id": lambda e: str(e.actor_id) if e.actor_id else None,
     "actor_role": lambda e: e.actor_role,
-    "reason_sha256": lambda e: _digest(e.reason),
-    "data_sha256": lambda e: _digest(e.data),
+    "reason_sha256": lambda e: ledger_digest(e.reason),
+    "data_sha256": lambda e: ledger_digest(e.data),
 }
 
 

@@ -108,6 +108,7 @@ __all__ = [
     "get",
     "get_case",
     "guide_of",
+    "ledger_digest",
     "list_case_rows",
     "list_cases",
     "list_overdue",
@@ -246,7 +247,7 @@ def _ledger(db_session: Session, kind: str, payload: dict[str, Any]) -> None:
         record_act(db_session=db_session, kind=kind, payload=payload)
 
 
-def _digest(value: Any) -> str | None:
+def ledger_digest(value: Any) -> str | None:
     """SHA-256 of the RFC 8785 JSON of `value`: binds free text without publishing it."""
     if value in (None, "", {}):
         return None
@@ -267,7 +268,7 @@ def _ledger_payload(case: Case, event: CaseEvent) -> dict[str, Any]:
         "legal_due_date": case.legal_due_date.isoformat() if case.legal_due_date else None,
         "promised_due_date": (case.promised_due_date.isoformat()
                               if case.promised_due_date else None),
-        "reason_sha256": _digest(event.reason), "data_sha256": _digest(event.data),
+        "reason_sha256": ledger_digest(event.reason), "data_sha256": ledger_digest(event.data),
     }
 
 
