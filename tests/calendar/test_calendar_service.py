@@ -126,6 +126,22 @@ def test_a_year_loaded_by_another_process_is_seen_within_the_freshness_bound(
     assert due(db_session, "2026-12-25", 10) == service.DueDate(date(2027, 1, 11), False)
 
 
+def test_a_load_not_yet_committed_is_seen_by_its_own_session_only(
+    engine: Engine, db_session: Session, doc_2027: dict[str, Any]
+) -> None:
+    """A calendar built inside a load that may still roll back must not be shared."""
+    db_session.commit()
+    loading = make_sessionmaker(engine)()
+    try:
+        service.load_year(db_session=loading, document=doc_2027, actor_name="ops")
+        assert due(loading, "2026-12-25", 10) == service.DueDate(date(2027, 1, 11), False)
+        assert due(db_session, "2026-12-25", 10).provisional  # another session: not yet
+        loading.rollback()
+    finally:
+        loading.close()
+    assert due(db_session, "2026-12-25", 10) == service.DueDate(date(2027, 1, 8), True)
+
+
 def test_zero_days_is_the_start_itself(db_session: Session) -> None:
     assert due(db_session, "2026-10-01", 0) == service.DueDate(date(2026, 10, 1), False)
     assert due(db_session, "2030-10-01", 0) == service.DueDate(date(2030, 10, 1), False)

@@ -286,6 +286,8 @@ def _loaded_row(row: CalendarYear) -> YearData:
     return check_document({"year": row.year, "source": row.source, **row.data})
 
 
+# Set in a session's info by load_year: its calendar is not shared until it commits.
+_UNCOMMITTED_LOAD = "tongban.calendar.uncommitted_load"
 # Built once (its compiled form is then reused).
 _STAMP = select(func.count(CalendarYear.year), func.max(CalendarYear.loaded_at))
 
@@ -297,6 +299,8 @@ def calendar(*, db_session: Session) -> WorkingCalendar:
     query) at most once per FRESH_SECONDS: a year loaded by another process or node
     worker is seen within that time, without a restart.
     """
+    if db_session.info.get(_UNCOMMITTED_LOAD):
+        return _build(db_session)
     key = _database_key(db_session)
     now = time.monotonic()
     with _cache_lock:
@@ -304,16 +308,18 @@ def calendar(*, db_session: Session) -> WorkingCalendar:
     if cached is not None and now - cached.checked < FRESH_SECONDS:
         return cached.calendar
     stamp = tuple(db_session.execute(_STAMP).one())
-    if cached is not None and cached.stamp == stamp:
-        built = cached.calendar
-    else:
-        years = dict(shipped_years())
-        for row in db_session.scalars(select(CalendarYear)):
-            years[row.year] = _loaded_row(row)
-        built = WorkingCalendar(years)
+    built = cached.calendar if cached is not None and cached.stamp == stamp \
+        else _build(db_session)
     with _cache_lock:
         _cache[key] = _Cached(stamp, built, now)
     return built
+
+
+def _build(db_session: Session) -> WorkingCalendar:
+    years = dict(shipped_years())
+    for row in db_session.scalars(select(CalendarYear)):
+        years[row.year] = _loaded_row(row)
+    return WorkingCalendar(years)
 
 
 def _invalidate(db_session: Session) -> None:
@@ -382,6 +388,9 @@ def load_year(
         },
     )
     _invalidate(db_session)
+    # Until this transaction commits, what this session sees is not what others see: a
+    # calendar it builds is for itself only (see calendar()).
+    db_session.info[_UNCOMMITTED_LOAD] = True
     return row
 
 
