@@ -234,6 +234,7 @@ def test_submitting_without_the_token_creates_no_case(
                          data={"draft": key, "csrf_token": ""}, follow_redirects=False)
     assert forged.status_code == 403
     assert "请求已过期" in forged.text and "please reload the page" in forged.text
+    assert 'class="who"' in forged.text  # still shown as signed in, not offered a login
     assert db_session.scalar(select(func.count()).select_from(Case)) == 0
     done = client.post(f"/apply/{seeded.fund_code}/submit", data={"draft": key},
                        follow_redirects=False)

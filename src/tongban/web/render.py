@@ -26,6 +26,7 @@ from tongban.api_deps import DB_SESSION
 from tongban.errors import DomainError, Unauthenticated
 from tongban.identity import csrf as csrf_tokens
 from tongban.identity.actor import Actor
+from tongban.identity.deps import SESSION_COOKIE
 from tongban.web import csrf
 from tongban.web.i18n import LANG_COOKIE, LANGS, pick_lang, translator
 
@@ -135,6 +136,13 @@ def csrf_refused(request: Request) -> Response:
     exc = csrf_tokens.refusal()
     if request.headers.get("x-requested-with") == "XMLHttpRequest":
         return JSONResponse(exc.as_dict(), status_code=exc.status)
+    # No session was opened: the page names the signed-in caller if this process
+    # remembers them (no database read), rather than offering a login they do not need.
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        from tongban.identity import service as identity
+
+        request.state.actor = identity.remembered_actor(token=token)
     return error_page(request, exc)
 
 
