@@ -46,6 +46,7 @@ def test_a_window_receives_for_another_province_and_follows_the_case(
     assert found.status_code == 200 and name in found.text
     page = client.get(_person_link(found.text, code))
     assert page.status_code == 200 and 'id="window-checks"' in page.text
+    assert 'name="file_id_card"' in page.text  # a licence material: its original, scanned
     key = re.search(r'name="_key" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     person = re.search(r'name="_person" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     fields = {k: str(v) for k, v in form("zhangwei", HUKOU_IN_SH).items()}

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
+from tongban.cases import service as cases
 from tongban.catalog import service as catalog
 from tongban.catalog.schemas import GuidePage
 from tongban.config import Settings
@@ -87,7 +88,9 @@ def forward_hits(*, db_session: Session, settings: Settings, q: str | None
 
 
 def _uploads(guide_page: GuidePage) -> list[Any]:
-    return [m for m in guide_page.guide.materials if m.source == "upload"]
+    """What the window collects as files: the handling node holds none of this person's
+    e-licences, so a licence material goes as its scanned original too."""
+    return [m for m in guide_page.guide.materials if m.source in cases.UPLOADABLE_SOURCES]
 
 
 def _form_page(request: Request, guide_page: GuidePage, person: Any, *, raw: dict[str, str],
