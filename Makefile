@@ -32,7 +32,10 @@ demo: $(STAMP) $(NODE)
 test: $(DEVSTAMP) $(NODE)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 -q
+	@# A temp root of this run's own: pytest prunes all but the newest three runs under the
+	@# shared /tmp/pytest-of-$$USER, which deletes the databases of a run still going.
+	t=$$(mktemp -d /tmp/tongban-test.XXXXXX); $(BIN)/pytest -n 2 -q --basetemp=$$t; \
+	  rc=$$?; rm -rf $$t; exit $$rc
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench

@@ -27,7 +27,9 @@ from sqlalchemy.engine import make_url
 from tongban.config import Settings
 from tongban.db import Base, import_all_models, make_engine, make_sessionmaker, new_id, utcnow
 from tongban.ledger import merkle, service
+from tongban.node.keyring import keyring
 from tongban.outbox.models import OutboxMessage
+from tongban.sealed import seal_engine
 
 PG_URL = os.environ.get("TONGBAN_BENCH_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -90,6 +92,7 @@ def proofs(engine: Engine, size: int, count: int) -> tuple[float, float]:
 
 def bench_backend(label: str, engine: Engine, settings: Settings, n: int, batch: int,
                   proof_count: int) -> dict[str, float]:
+    seal_engine(engine, keyring(settings))  # the outbox payloads are sealed
     import_all_models()
     Base.metadata.create_all(engine)
     fill_outbox(engine, n)
@@ -166,12 +169,13 @@ def main() -> None:
         root = Path(tmp)
         settings = Settings(database_url="sqlite://", var_dir=root / "var")
         results = {}
-        sqlite_engine = make_engine(f"sqlite:///{root / 'ledger.db'}")
+        sqlite_engine = make_engine(f"sqlite:///{root / 'ledger.db'}", keys=keyring(settings))
         results["sqlite"] = bench_backend("tongban ledger, SQLite", sqlite_engine, settings,
                                           args.n, args.batch, args.proofs)
         sqlite_engine.dispose()
         # the node's pragmas are WAL + synchronous=NORMAL; FULL also fsyncs every commit
-        full_engine = make_engine(f"sqlite:///{root / 'ledger-full.db'}")
+        full_engine = make_engine(f"sqlite:///{root / 'ledger-full.db'}",
+                                  keys=keyring(settings))
         event.listen(full_engine, "connect",
                      lambda conn, _rec: conn.execute("PRAGMA synchronous=FULL"))
         results["sqlite, synchronous=FULL"] = bench_backend(

@@ -23,6 +23,8 @@ from tongban.app import create_app
 from tongban.calendar.service import forget_cached_calendars
 from tongban.config import Settings, get_settings
 from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
+from tongban.node.keyring import keyring
+from tongban.sealed import seal_engine
 
 PG_URL = os.environ.get(
     "TONGBAN_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -30,6 +32,8 @@ PG_URL = os.environ.get(
 BACKENDS = os.environ.get("TONGBAN_TEST_BACKENDS", "sqlite,postgresql").split(",")
 TEST_DATA_KEY = base64.urlsafe_b64encode(b"d" * 32).decode()
 TEST_INDEX_KEY = base64.urlsafe_b64encode(b"i" * 32).decode()
+TEST_CSRF_KEY = base64.urlsafe_b64encode(b"c" * 32).decode()
+TEST_NODE_KEY = base64.urlsafe_b64encode(b"n" * 32).decode()
 
 
 def _worker() -> str:
@@ -91,6 +95,8 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """A migrated-by-metadata database of one backend, shared by the session's tests."""
     import_all_models()
     eng = _make_backend_engine(request.param, tmp_path_factory.mktemp("db"))
+    seal_engine(eng, keyring(Settings(data_key=TEST_DATA_KEY, index_key=TEST_INDEX_KEY,
+                                      csrf_key=TEST_CSRF_KEY, node_key=TEST_NODE_KEY)))
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
@@ -130,6 +136,8 @@ def settings(tmp_path: Path, engine: Engine) -> Settings:
         var_dir=tmp_path / "var",
         data_key=TEST_DATA_KEY,
         index_key=TEST_INDEX_KEY,
+        csrf_key=TEST_CSRF_KEY,
+        node_key=TEST_NODE_KEY,
         run_worker_in_process=False,
     )
 
@@ -138,6 +146,7 @@ def settings(tmp_path: Path, engine: Engine) -> Settings:
 def db_session(engine: Engine, settings: Settings) -> Iterator[Session]:
     """A session on a clean database; the test may flush and commit freely."""
     _wipe(engine)
+    seal_engine(engine, keyring(settings))  # an app built by an earlier test may have others
     session = make_sessionmaker(engine)()
     try:
         yield session
@@ -154,6 +163,15 @@ def client(engine: Engine, settings: Settings, db_session: Session) -> Iterator[
         yield test_client
 
 
+def use_node(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Commands run in this process are the test's node: its database, var dir and keys
+    (the keys open its sealed columns)."""
+    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TONGBAN_VAR_DIR", str(settings.var_dir))
+    for kind in ("data", "index", "csrf", "node"):
+        monkeypatch.setenv(f"TONGBAN_{kind.upper()}_KEY", getattr(settings, f"{kind}_key"))
+
+
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[None]:
     """`tongban` commands run in-process against this test's database and var dir (a wide
@@ -162,9 +180,11 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[Non
 
     from tongban.cases import cli as cases_cli
 
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("TONGBAN_VAR_DIR", str(settings.var_dir))
+    use_node(monkeypatch, settings)
     monkeypatch.setattr(cases_cli, "console", Console(width=250))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+from tests.s3 import s3_server  # noqa: E402,F401  (the SeaweedFS fixture, for any test)

@@ -38,3 +38,15 @@ def test_demo_seeds_catalog_people_logins_and_cases(
         assert resp.status_code == 200, (username, resp.text)
     hits = client.get("/api/v1/implementations", params={"q": "gjj"}).json()
     assert any("公积金" in hit["name"] for hit in hits["items"])
+
+    # The standardisation code finds exactly the demo's local differences; those with a
+    # legal basis are declared and approved, the others are left to correct.
+    from tongban.catalog import standardisation as std
+    from tongban.catalog.demo_data import LOCAL_DIFFERENCES
+
+    found = {(d.basic_code, c.region_code, x.declared) for d in std.conformance(
+        db_session=db_session) for c in d.columns for x in c.differences}
+    assert found == {(r.basic_code, r.region_code, bool(r.legal_basis))
+                     for r in LOCAL_DIFFERENCES}
+    variances = client.get("/api/v1/standard/variances", params={"state": "approved"}).json()
+    assert len(variances) == 10 and all(v["approver"] and v["legal_basis"] for v in variances)

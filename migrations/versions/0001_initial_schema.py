@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 15:50:14.577509
+Create Date: 2026-12-03 15:56:52.087685
 """
 
 from __future__ import annotations
@@ -31,11 +31,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=60), nullable=False),
         sa.Column("entity", sa.String(length=60), nullable=False),
         sa.Column("entity_id", sa.String(length=64), nullable=False),
-        sa.Column(
-            "details",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("details", sa.LargeBinary(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_entries")),
     )
@@ -162,6 +158,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("parked_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("envelope_id", name=op.f("pk_federation_inbox")),
     )
     with op.batch_alter_table("federation_inbox", schema=None) as batch_op:
@@ -385,10 +382,55 @@ def upgrade() -> None:
         ),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("reference_only", sa.Boolean(), nullable=False),
+        sa.Column("held_once", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_licences_types")),
         sa.UniqueConstraint("code", name=op.f("uq_licences_types_code")),
+    )
+    op.create_table(
+        "notify_cursors",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_notify_cursors")),
+    )
+    op.create_table(
+        "notify_notifications",
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=60), nullable=False),
+        sa.Column("recipient_kind", sa.String(length=12), nullable=False),
+        sa.Column("recipient_id", sa.Uuid(), nullable=False),
+        sa.Column("content_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notify_notifications")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_notify_notifications_key_hash")),
+    )
+    with op.batch_alter_table("notify_notifications", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_notify_notifications_recipient",
+            ["recipient_kind", "recipient_id", "created_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "notify_preferences",
+        sa.Column("recipient_kind", sa.String(length=12), nullable=False),
+        sa.Column("recipient_id", sa.Uuid(), nullable=False),
+        sa.Column("email_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("phone_enc", sa.LargeBinary(), nullable=True),
+        sa.Column(
+            "channels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notify_preferences")),
+        sa.UniqueConstraint(
+            "recipient_kind", "recipient_id", name=op.f("uq_notify_preferences_recipient_kind")
+        ),
     )
     op.create_table(
         "outbox_messages",
@@ -401,24 +443,343 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("topic", sa.String(length=40), nullable=False),
         sa.Column("kind", sa.String(length=60), nullable=False),
-        sa.Column(
-            "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("failed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox_messages")),
         sa.UniqueConstraint("id", name=op.f("uq_outbox_messages_id")),
     )
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_outbox_messages_pending", ["topic", "delivered_at", "seq"], unique=False
+            "ix_outbox_messages_pending",
+            ["topic", "seq"],
+            unique=False,
+            postgresql_where=sa.text("delivered_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=sa.text("delivered_at IS NULL AND failed_at IS NULL"),
         )
 
+    op.create_table(
+        "sharing_accesses",
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=10), nullable=False),
+        sa.Column("reason", sa.String(length=40), nullable=True),
+        sa.Column("actor_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("consumer_credit_code", sa.String(length=18), nullable=True),
+        sa.Column("consumer_name", sa.String(length=200), nullable=False),
+        sa.Column("consumer_region", sa.String(length=12), nullable=False),
+        sa.Column("provider_region", sa.String(length=12), nullable=False),
+        sa.Column("dataset_code", sa.String(length=60), nullable=False),
+        sa.Column("subject_key", sa.String(length=64), nullable=True),
+        sa.Column("subject_masked", sa.String(length=18), nullable=False),
+        sa.Column(
+            "fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("purpose_code", sa.String(length=40), nullable=False),
+        sa.Column("purpose_text", sa.Text(), nullable=False),
+        sa.Column("legal_ref", sa.Text(), nullable=False),
+        sa.Column("grant_id", sa.Uuid(), nullable=True),
+        sa.Column("grant_version", sa.Integer(), nullable=True),
+        sa.Column("case_number", sa.String(length=32), nullable=True),
+        sa.Column("consent_id", sa.Uuid(), nullable=True),
+        sa.Column("result_count", sa.Integer(), nullable=False),
+        sa.Column("hidden_until", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("hidden_reason", sa.Text(), nullable=True),
+        sa.Column("result_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("answered_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_accesses")),
+    )
+    with op.batch_alter_table("sharing_accesses", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sharing_accesses_at"), ["at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_sharing_accesses_consumer_credit_code"),
+            ["consumer_credit_code"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sharing_accesses_dataset_code"), ["dataset_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sharing_accesses_grant_id"), ["grant_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sharing_accesses_subject_key"), ["subject_key"], unique=False
+        )
+
+    op.create_table(
+        "sharing_grant_usage",
+        sa.Column("grant_id", sa.Uuid(), nullable=False),
+        sa.Column("use_count", sa.Integer(), nullable=False),
+        sa.Column("last_used_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("grant_id", name=op.f("pk_sharing_grant_usage")),
+    )
+    op.create_table(
+        "supervision_complaint_categories",
+        sa.Column("code", sa.String(length=30), nullable=False),
+        sa.Column("name", sa.String(length=60), nullable=False),
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_supervision_complaint_categories")),
+    )
+    op.create_table(
+        "supervision_complaint_numbers",
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("last", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "region_code", "day", name=op.f("pk_supervision_complaint_numbers")
+        ),
+    )
+    op.create_table(
+        "supervision_draw_lists",
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column(
+            "entries",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("frozen_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.String(length=100), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_draw_lists")),
+    )
+    with op.batch_alter_table("supervision_draw_lists", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_draw_lists_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
+        "supervision_metric_cells",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("series", sa.String(length=120), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("item_code", sa.String(length=12), nullable=True),
+        sa.Column("submitted", sa.BigInteger(), nullable=False),
+        sa.Column("online_capable", sa.BigInteger(), nullable=False),
+        sa.Column("fully_online", sa.BigInteger(), nullable=False),
+        sa.Column("zero_visit", sa.BigInteger(), nullable=False),
+        sa.Column("immediate", sa.BigInteger(), nullable=False),
+        sa.Column("cross_province", sa.BigInteger(), nullable=False),
+        sa.Column("decided", sa.BigInteger(), nullable=False),
+        sa.Column("on_time", sa.BigInteger(), nullable=False),
+        sa.Column("handling_days", sa.BigInteger(), nullable=False),
+        sa.Column("rated", sa.BigInteger(), nullable=False),
+        sa.Column("good", sa.BigInteger(), nullable=False),
+        sa.Column("bad", sa.BigInteger(), nullable=False),
+        sa.Column("bad_rectified", sa.BigInteger(), nullable=False),
+        sa.Column("complaints_closed", sa.BigInteger(), nullable=False),
+        sa.Column("complaints_on_time", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_metric_cells")),
+    )
+    with op.batch_alter_table("supervision_metric_cells", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_supervision_metric_cells_month_region", ["month", "region_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_metric_cells_series"), ["series"], unique=False
+        )
+
+    op.create_table(
+        "supervision_metric_complaint_facts",
+        sa.Column("complaint_id", sa.Uuid(), nullable=False),
+        sa.Column("series", sa.String(length=120), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("item_code", sa.String(length=12), nullable=True),
+        sa.Column("event_seq", sa.Integer(), nullable=False),
+        sa.Column("closed_on", sa.Date(), nullable=True),
+        sa.Column("on_time", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("complaint_id", name=op.f("pk_supervision_metric_complaint_facts")),
+    )
+    with op.batch_alter_table("supervision_metric_complaint_facts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_metric_complaint_facts_series"), ["series"], unique=False
+        )
+
+    op.create_table(
+        "supervision_metric_facts",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("series", sa.String(length=120), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("item_code", sa.String(length=12), nullable=True),
+        sa.Column("event_seq", sa.Integer(), nullable=False),
+        sa.Column("submitted_on", sa.Date(), nullable=False),
+        sa.Column("accepted_on", sa.Date(), nullable=True),
+        sa.Column("decided_on", sa.Date(), nullable=True),
+        sa.Column("promised_days", sa.Integer(), nullable=False),
+        sa.Column("paused_days", sa.Integer(), nullable=False),
+        sa.Column("extension_days", sa.Integer(), nullable=False),
+        sa.Column("online_capable", sa.Integer(), nullable=False),
+        sa.Column("fully_online", sa.Integer(), nullable=False),
+        sa.Column("zero_visit", sa.Integer(), nullable=False),
+        sa.Column("immediate", sa.Integer(), nullable=False),
+        sa.Column("cross_province", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", name=op.f("pk_supervision_metric_facts")),
+    )
+    with op.batch_alter_table("supervision_metric_facts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_metric_facts_series"), ["series"], unique=False
+        )
+
+    op.create_table(
+        "supervision_metric_rating_facts",
+        sa.Column("rating_id", sa.Uuid(), nullable=False),
+        sa.Column("series", sa.String(length=120), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("item_code", sa.String(length=12), nullable=True),
+        sa.Column("event_seq", sa.Integer(), nullable=False),
+        sa.Column("rated_on", sa.Date(), nullable=False),
+        sa.Column("rated", sa.Integer(), nullable=False),
+        sa.Column("good", sa.Integer(), nullable=False),
+        sa.Column("bad", sa.Integer(), nullable=False),
+        sa.Column("bad_rectified", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("rating_id", name=op.f("pk_supervision_metric_rating_facts")),
+    )
+    with op.batch_alter_table("supervision_metric_rating_facts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_metric_rating_facts_series"), ["series"], unique=False
+        )
+
+    op.create_table(
+        "supervision_metric_state",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("calendar_hash", sa.String(length=64), nullable=False),
+        sa.Column("definitions_hash", sa.String(length=64), nullable=False),
+        sa.Column("refreshed_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("facts", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_metric_state")),
+    )
+    op.create_table(
+        "supervision_metric_workdays",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("working", sa.Boolean(), nullable=False),
+        sa.Column("ordinal", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", name=op.f("pk_supervision_metric_workdays")),
+    )
+    op.create_table(
+        "supervision_orders",
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("text", sa.LargeBinary(), nullable=False),
+        sa.Column("due", sa.Date(), nullable=False),
+        sa.Column("due_provisional", sa.Boolean(), nullable=False),
+        sa.Column("issued_by", sa.Uuid(), nullable=True),
+        sa.Column("issued_by_name", sa.String(length=100), nullable=False),
+        sa.Column("issued_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("answer", sa.LargeBinary(), nullable=True),
+        sa.Column("answered_by_name", sa.String(length=100), nullable=True),
+        sa.Column("answered_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_orders")),
+    )
+    with op.batch_alter_table("supervision_orders", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_orders_case_id"), ["case_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_orders_case_number"), ["case_number"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_orders_department_id"), ["department_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_supervision_orders_state"), ["state"], unique=False)
+
+    op.create_table(
+        "supervision_warning_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("subject", sa.String(length=8), nullable=False),
+        sa.Column("subject_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("action", sa.String(length=30), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_warning_events")),
+        sa.UniqueConstraint("subject_id", "seq", name="uq_supervision_event_seq"),
+    )
+    with op.batch_alter_table("supervision_warning_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_warning_events_subject_id"), ["subject_id"], unique=False
+        )
+
+    op.create_table(
+        "supervision_warning_watches",
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("case_kind", sa.String(length=10), nullable=False),
+        sa.Column("parent_case_id", sa.Uuid(), nullable=True),
+        sa.Column("item_name", sa.String(length=200), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("level", sa.String(length=8), nullable=False),
+        sa.Column("promised_due_date", sa.Date(), nullable=True),
+        sa.Column("since", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("to_head_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("to_supervisor_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_warning_watches")),
+    )
+    with op.batch_alter_table("supervision_warning_watches", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_warning_watches_case_id"), ["case_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_warning_watches_department_id"),
+            ["department_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_warning_watches_ended_at"), ["ended_at"], unique=False
+        )
+
+    op.create_table(
+        "worker_jobs",
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("next_run_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("runs", sa.BigInteger(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("last_started_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_finished_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_done", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_worker", sa.String(length=120), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_worker_jobs")),
+    )
     op.create_table(
         "bundles",
         sa.Column("code", sa.String(length=40), nullable=False),
@@ -441,6 +802,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_bundles_region_code"), ["region_code"], unique=False)
 
     op.create_table(
+        "catalog_alignment_batches",
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("source_name", sa.String(length=200), nullable=False),
+        sa.Column("line_count", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("created_by_name", sa.String(length=200), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["region_code"],
+            ["catalog_regions.code"],
+            name=op.f("fk_catalog_alignment_batches_region_code_catalog_regions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_alignment_batches")),
+    )
+    with op.batch_alter_table("catalog_alignment_batches", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_catalog_alignment_batches_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
         "catalog_departments",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("region_code", sa.String(length=12), nullable=False),
@@ -460,6 +842,80 @@ def upgrade() -> None:
     with op.batch_alter_table("catalog_departments", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_catalog_departments_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
+        "catalog_standard_guides",
+        sa.Column("item_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "guide",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["catalog_items.id"],
+            name=op.f("fk_catalog_standard_guides_item_id_catalog_items"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_standard_guides")),
+        sa.UniqueConstraint("item_id", "version", name=op.f("uq_catalog_standard_guides_item_id")),
+    )
+    with op.batch_alter_table("catalog_standard_guides", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_catalog_standard_guides_item_id"), ["item_id"], unique=False
+        )
+
+    op.create_table(
+        "catalog_variances",
+        sa.Column("item_id", sa.Uuid(), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("element", sa.String(length=20), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column(
+            "standard_value",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "local_value",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("legal_basis", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("proposed_by", sa.Uuid(), nullable=True),
+        sa.Column("proposed_by_name", sa.String(length=200), nullable=False),
+        sa.Column("approver", sa.String(length=200), nullable=False),
+        sa.Column("approved_by", sa.Uuid(), nullable=True),
+        sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decision_note", sa.Text(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["catalog_items.id"],
+            name=op.f("fk_catalog_variances_item_id_catalog_items"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["region_code"],
+            ["catalog_regions.code"],
+            name=op.f("fk_catalog_variances_region_code_catalog_regions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_variances")),
+    )
+    with op.batch_alter_table("catalog_variances", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_catalog_variances_item_id"), ["item_id"], unique=False)
+        batch_op.create_index(
+            "ix_catalog_variances_item_region", ["item_id", "region_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_catalog_variances_region_code"), ["region_code"], unique=False
         )
 
     op.create_table(
@@ -515,6 +971,149 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "notify_deliveries",
+        sa.Column("notification_id", sa.Uuid(), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("address_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_attempt_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failure", sa.String(length=10), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("sent_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("adapter", sa.String(length=40), nullable=True),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["notification_id"],
+            ["notify_notifications.id"],
+            name=op.f("fk_notify_deliveries_notification_id_notify_notifications"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notify_deliveries")),
+        sa.UniqueConstraint(
+            "notification_id", "channel", name=op.f("uq_notify_deliveries_notification_id")
+        ),
+    )
+    with op.batch_alter_table("notify_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_notify_deliveries_notification_id"), ["notification_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_notify_deliveries_pending",
+            ["next_attempt_at"],
+            unique=False,
+            postgresql_where=sa.text("state = 'pending'"),
+            sqlite_where=sa.text("state = 'pending'"),
+        )
+
+    op.create_table(
+        "sharing_fetches",
+        sa.Column("access_id", sa.Uuid(), nullable=False),
+        sa.Column("implementation_code", sa.String(length=31), nullable=False),
+        sa.Column("material_code", sa.String(length=40), nullable=False),
+        sa.Column("dataset_code", sa.String(length=60), nullable=False),
+        sa.Column("subject_key", sa.String(length=64), nullable=False),
+        sa.Column("requested_by", sa.Uuid(), nullable=True),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=True),
+        sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("found", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["access_id"],
+            ["sharing_accesses.id"],
+            name=op.f("fk_sharing_fetches_access_id_sharing_accesses"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_fetches")),
+        sa.UniqueConstraint("access_id", name="uq_sharing_fetches_access"),
+    )
+    with op.batch_alter_table("sharing_fetches", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sharing_fetches_case_number"), ["case_number"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sharing_fetches_requested_by"), ["requested_by"], unique=False
+        )
+
+    op.create_table(
+        "supervision_complaint_routes",
+        sa.Column("category_code", sa.String(length=30), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("keyword", sa.String(length=40), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["category_code"],
+            ["supervision_complaint_categories.code"],
+            name=op.f(
+                "fk_supervision_complaint_routes_category_code_supervision_complaint_categories"
+            ),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_complaint_routes")),
+    )
+    with op.batch_alter_table("supervision_complaint_routes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_complaint_routes_category_code"),
+            ["category_code"],
+            unique=False,
+        )
+
+    op.create_table(
+        "supervision_draws",
+        sa.Column("task", sa.String(length=200), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("targets_list_id", sa.Uuid(), nullable=False),
+        sa.Column("inspectors_list_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "rules",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "commitment",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("commitment_hash", sa.String(length=64), nullable=False),
+        sa.Column("committed_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("committed_by", sa.String(length=100), nullable=False),
+        sa.Column(
+            "reveal",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("randomness", sa.String(length=128), nullable=True),
+        sa.Column("seed", sa.String(length=64), nullable=True),
+        sa.Column(
+            "result",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("drawn_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inspectors_list_id"],
+            ["supervision_draw_lists.id"],
+            name=op.f("fk_supervision_draws_inspectors_list_id_supervision_draw_lists"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["targets_list_id"],
+            ["supervision_draw_lists.id"],
+            name=op.f("fk_supervision_draws_targets_list_id_supervision_draw_lists"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_draws")),
+    )
+    with op.batch_alter_table("supervision_draws", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_draws_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
         "bundle_versions",
         sa.Column("bundle_id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -539,6 +1138,65 @@ def upgrade() -> None:
     with op.batch_alter_table("bundle_versions", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_bundle_versions_bundle_id"), ["bundle_id"], unique=False
+        )
+
+    op.create_table(
+        "catalog_alignment_lines",
+        sa.Column("batch_id", sa.Uuid(), nullable=False),
+        sa.Column("row", sa.Integer(), nullable=False),
+        sa.Column("local_code", sa.String(length=60), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=False),
+        sa.Column("department", sa.String(length=200), nullable=False),
+        sa.Column("item_type", sa.String(length=20), nullable=False),
+        sa.Column(
+            "materials",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("legal_days", sa.Integer(), nullable=True),
+        sa.Column("promised_days", sa.Integer(), nullable=True),
+        sa.Column("suggested_item_id", sa.Uuid(), nullable=True),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("margin", sa.Float(), nullable=False),
+        sa.Column(
+            "reason",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "runners_up",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("decided_item_id", sa.Uuid(), nullable=True),
+        sa.Column("decided_by", sa.Uuid(), nullable=True),
+        sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["catalog_alignment_batches.id"],
+            name=op.f("fk_catalog_alignment_lines_batch_id_catalog_alignment_batches"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_item_id"],
+            ["catalog_items.id"],
+            name=op.f("fk_catalog_alignment_lines_decided_item_id_catalog_items"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["suggested_item_id"],
+            ["catalog_items.id"],
+            name=op.f("fk_catalog_alignment_lines_suggested_item_id_catalog_items"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_alignment_lines")),
+        sa.UniqueConstraint("batch_id", "row", name=op.f("uq_catalog_alignment_lines_batch_id")),
+    )
+    with op.batch_alter_table("catalog_alignment_lines", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_catalog_alignment_lines_batch_id"), ["batch_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_catalog_alignment_lines_status"), ["status"], unique=False
         )
 
     op.create_table(
@@ -585,6 +1243,85 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_catalog_implementations_region_code"), ["region_code"], unique=False
         )
+
+    op.create_table(
+        "eligibility_qualifications",
+        sa.Column("rule_set_code", sa.String(length=60), nullable=False),
+        sa.Column("rule_set_version", sa.Integer(), nullable=False),
+        sa.Column("rule_set_sha256", sa.String(length=64), nullable=False),
+        sa.Column("subject_kind", sa.String(length=12), nullable=False),
+        sa.Column("subject_key", sa.String(length=64), nullable=False),
+        sa.Column("person_id", sa.Uuid(), nullable=True),
+        sa.Column("enterprise_id", sa.Uuid(), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=False),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("found_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_by", sa.Uuid(), nullable=True),
+        sa.Column("decided_by_name", sa.String(length=100), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_eligibility_qualifications_department_id_catalog_departments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["enterprise_id"],
+            ["identity_enterprises.id"],
+            name=op.f("fk_eligibility_qualifications_enterprise_id_identity_enterprises"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["identity_people.id"],
+            name=op.f("fk_eligibility_qualifications_person_id_identity_people"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_eligibility_qualifications")),
+        sa.UniqueConstraint("rule_set_code", "subject_key", name="uq_eligibility_qualifications"),
+    )
+    with op.batch_alter_table("eligibility_qualifications", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_eligibility_qualifications_department_id"),
+            ["department_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_eligibility_qualifications_subject_key"), ["subject_key"], unique=False
+        )
+
+    op.create_table(
+        "eligibility_rule_sets",
+        sa.Column("code", sa.String(length=60), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("subject_kind", sa.String(length=12), nullable=False),
+        sa.Column("mode", sa.String(length=12), nullable=False),
+        sa.Column("confirmation", sa.String(length=12), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=False),
+        sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("effective_until", sa.Date(), nullable=True),
+        sa.Column(
+            "document",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("loaded_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("loaded_by", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_eligibility_rule_sets_department_id_catalog_departments"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_eligibility_rule_sets")),
+        sa.UniqueConstraint("code", "version", name="uq_eligibility_rule_sets"),
+    )
+    with op.batch_alter_table("eligibility_rule_sets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_eligibility_rule_sets_code"), ["code"], unique=False)
 
     op.create_table(
         "identity_accounts",
@@ -637,6 +1374,7 @@ def upgrade() -> None:
         sa.Column("issued_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("case_id", sa.Uuid(), nullable=True),
         sa.Column("imported", sa.Boolean(), nullable=False),
+        sa.Column("replaced_by", sa.String(length=120), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["holder_enterprise_id"],
@@ -714,6 +1452,160 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "sharing_consents",
+        sa.Column("subject_key", sa.String(length=64), nullable=False),
+        sa.Column("person_id", sa.Uuid(), nullable=True),
+        sa.Column("enterprise_id", sa.Uuid(), nullable=True),
+        sa.Column("consumer_credit_code", sa.String(length=18), nullable=False),
+        sa.Column("dataset_code", sa.String(length=60), nullable=False),
+        sa.Column("purpose_code", sa.String(length=40), nullable=False),
+        sa.Column("notice_sha256", sa.String(length=64), nullable=False),
+        sa.Column("given_via", sa.String(length=12), nullable=False),
+        sa.Column("given_by", sa.Uuid(), nullable=True),
+        sa.Column("valid_until", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("jws", sa.Text(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["enterprise_id"],
+            ["identity_enterprises.id"],
+            name=op.f("fk_sharing_consents_enterprise_id_identity_enterprises"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["identity_people.id"],
+            name=op.f("fk_sharing_consents_person_id_identity_people"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_consents")),
+    )
+    with op.batch_alter_table("sharing_consents", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sharing_consents_subject_key"), ["subject_key"], unique=False
+        )
+
+    op.create_table(
+        "sharing_datasets",
+        sa.Column("code", sa.String(length=60), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column(
+            "aliases",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("base_registry", sa.String(length=40), nullable=False),
+        sa.Column("owner_department_id", sa.Uuid(), nullable=False),
+        sa.Column("subject_kind", sa.String(length=12), nullable=False),
+        sa.Column(
+            "fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("record_key", sa.String(length=40), nullable=True),
+        sa.Column("update_frequency", sa.String(length=20), nullable=False),
+        sa.Column("sharing_type", sa.String(length=20), nullable=False),
+        sa.Column("sharing_conditions", sa.Text(), nullable=False),
+        sa.Column("legal_basis", sa.Text(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["owner_department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_sharing_datasets_owner_department_id_catalog_departments"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_datasets")),
+        sa.UniqueConstraint("code", name=op.f("uq_sharing_datasets_code")),
+        sa.UniqueConstraint("name", name=op.f("uq_sharing_datasets_name")),
+    )
+    with op.batch_alter_table("sharing_datasets", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sharing_datasets_base_registry"), ["base_registry"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sharing_datasets_owner_department_id"),
+            ["owner_department_id"],
+            unique=False,
+        )
+
+    op.create_table(
+        "sharing_grants",
+        sa.Column("grant_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("current", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("dataset_code", sa.String(length=60), nullable=False),
+        sa.Column("provider_department_id", sa.Uuid(), nullable=True),
+        sa.Column("provider_region", sa.String(length=12), nullable=False),
+        sa.Column("consumer_credit_code", sa.String(length=18), nullable=False),
+        sa.Column("consumer_region", sa.String(length=12), nullable=False),
+        sa.Column("purpose_code", sa.String(length=40), nullable=False),
+        sa.Column("basis", sa.String(length=12), nullable=False),
+        sa.Column("requires", sa.String(length=16), nullable=False),
+        sa.Column("valid_from", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("use_limit", sa.Integer(), nullable=True),
+        sa.Column("hidden_days", sa.Integer(), nullable=False),
+        sa.Column(
+            "detail",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("jws", sa.Text(), nullable=False),
+        sa.Column("kid", sa.String(length=100), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("change_reason", sa.Text(), nullable=True),
+        sa.Column("request_id", sa.Uuid(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["provider_department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_sharing_grants_provider_department_id_catalog_departments"),
+        ),
+        sa.PrimaryKeyConstraint("grant_id", "version", name=op.f("pk_sharing_grants")),
+    )
+    with op.batch_alter_table("sharing_grants", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sharing_grants_consumer_credit_code"),
+            ["consumer_credit_code"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sharing_grants_dataset_code"), ["dataset_code"], unique=False
+        )
+        batch_op.create_index(
+            "ix_sharing_grants_lookup",
+            ["dataset_code", "consumer_credit_code", "purpose_code", "current"],
+            unique=False,
+        )
+
+    op.create_table(
+        "supervision_draw_recusals",
+        sa.Column("draw_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("target_id", sa.String(length=40), nullable=False),
+        sa.Column("inspector_id", sa.String(length=40), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("recorded_by", sa.String(length=100), nullable=False),
+        sa.Column("recorded_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["draw_id"],
+            ["supervision_draws.id"],
+            name=op.f("fk_supervision_draw_recusals_draw_id_supervision_draws"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_draw_recusals")),
+        sa.UniqueConstraint("draw_id", "seq", name="uq_draw_recusal_seq"),
+        sa.UniqueConstraint("draw_id", "target_id", "inspector_id", name="uq_draw_recusal_pair"),
+    )
+    with op.batch_alter_table("supervision_draw_recusals", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_draw_recusals_draw_id"), ["draw_id"], unique=False
+        )
+
+    op.create_table(
         "bundle_members",
         sa.Column("version_id", sa.Uuid(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
@@ -744,6 +1636,34 @@ def upgrade() -> None:
     with op.batch_alter_table("bundle_members", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_bundle_members_version_id"), ["version_id"], unique=False
+        )
+
+    op.create_table(
+        "catalog_alignment_links",
+        sa.Column("item_id", sa.Uuid(), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("local_name", sa.String(length=300), nullable=False),
+        sa.Column("department", sa.String(length=200), nullable=False),
+        sa.Column("line_id", sa.Uuid(), nullable=True),
+        sa.Column("corrected", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["catalog_items.id"],
+            name=op.f("fk_catalog_alignment_links_item_id_catalog_items"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["line_id"],
+            ["catalog_alignment_lines.id"],
+            name=op.f("fk_catalog_alignment_links_line_id_catalog_alignment_lines"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_alignment_links")),
+        sa.UniqueConstraint("line_id", name=op.f("uq_catalog_alignment_links_line_id")),
+    )
+    with op.batch_alter_table("catalog_alignment_links", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_catalog_alignment_links_item_id"), ["item_id"], unique=False
         )
 
     op.create_table(
@@ -984,20 +1904,187 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "sharing_import_batches",
+        sa.Column("dataset_id", sa.Uuid(), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("format", sa.String(length=8), nullable=False),
+        sa.Column("mode", sa.String(length=12), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("as_of", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("inserted", sa.Integer(), nullable=False),
+        sa.Column("updated", sa.Integer(), nullable=False),
+        sa.Column("unchanged", sa.Integer(), nullable=False),
+        sa.Column("deleted", sa.Integer(), nullable=False),
+        sa.Column("imported_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("imported_by", sa.Uuid(), nullable=True),
+        sa.Column("imported_by_name", sa.String(length=100), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"],
+            ["sharing_datasets.id"],
+            name=op.f("fk_sharing_import_batches_dataset_id_sharing_datasets"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_import_batches")),
+    )
+    with op.batch_alter_table("sharing_import_batches", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sharing_import_batches_dataset_id"), ["dataset_id"], unique=False
+        )
+
+    op.create_table(
+        "sharing_requests",
+        sa.Column("dataset_id", sa.Uuid(), nullable=False),
+        sa.Column("consumer_department_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("purpose_code", sa.String(length=40), nullable=False),
+        sa.Column("purpose_text", sa.Text(), nullable=False),
+        sa.Column("legal_ref", sa.Text(), nullable=False),
+        sa.Column("wanted_days", sa.Integer(), nullable=False),
+        sa.Column("wanted_use_limit", sa.Integer(), nullable=True),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("filed_by", sa.Uuid(), nullable=True),
+        sa.Column("filed_by_name", sa.String(length=100), nullable=False),
+        sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_by", sa.Uuid(), nullable=True),
+        sa.Column("decision_reason", sa.Text(), nullable=True),
+        sa.Column("grant_id", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["consumer_department_id"],
+            ["catalog_departments.id"],
+            name=op.f("fk_sharing_requests_consumer_department_id_catalog_departments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"],
+            ["sharing_datasets.id"],
+            name=op.f("fk_sharing_requests_dataset_id_sharing_datasets"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_requests")),
+    )
+    with op.batch_alter_table("sharing_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sharing_requests_consumer_department_id"),
+            ["consumer_department_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sharing_requests_dataset_id"), ["dataset_id"], unique=False
+        )
+
+    op.create_table(
+        "supervision_complaints",
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("category_code", sa.String(length=30), nullable=False),
+        sa.Column("subject", sa.LargeBinary(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=True),
+        sa.Column("complainant_account_id", sa.Uuid(), nullable=True),
+        sa.Column("channel", sa.String(length=12), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("received_on", sa.Date(), nullable=False),
+        sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column("due_provisional", sa.Boolean(), nullable=False),
+        sa.Column("due_computed_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("merged_into_id", sa.Uuid(), nullable=True),
+        sa.Column("reply", sa.LargeBinary(), nullable=True),
+        sa.Column("replied_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("satisfied", sa.Boolean(), nullable=True),
+        sa.Column("returns", sa.Integer(), nullable=False),
+        sa.Column("last_event_seq", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["category_code"],
+            ["supervision_complaint_categories.code"],
+            name=op.f("fk_supervision_complaints_category_code_supervision_complaint_categories"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["complainant_account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_supervision_complaints_complainant_account_id_identity_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["merged_into_id"],
+            ["supervision_complaints.id"],
+            name=op.f("fk_supervision_complaints_merged_into_id_supervision_complaints"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_complaints")),
+        sa.UniqueConstraint("number", name=op.f("uq_supervision_complaints_number")),
+    )
+    with op.batch_alter_table("supervision_complaints", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_complaints_complainant_account_id"),
+            ["complainant_account_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_complaints_department_id"), ["department_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_complaints_region_code"), ["region_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_complaints_state"), ["state"], unique=False
+        )
+
+    op.create_table(
+        "supervision_ratings",
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("occasion", sa.String(length=40), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("channel", sa.String(length=12), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column(
+            "indicators",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("content_version", sa.String(length=30), nullable=False),
+        sa.Column("comment", sa.LargeBinary(), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("item_code", sa.String(length=12), nullable=True),
+        sa.Column("item_name", sa.String(length=200), nullable=False),
+        sa.Column("annulled", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "level BETWEEN 1 AND 5", name=op.f("ck_supervision_ratings_level_range")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["identity_accounts.id"],
+            name=op.f("fk_supervision_ratings_account_id_identity_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_ratings")),
+        sa.UniqueConstraint("case_number", "occasion", name="one_rating_per_service"),
+    )
+    with op.batch_alter_table("supervision_ratings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_ratings_case_number"), ["case_number"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_ratings_department_id"), ["department_id"], unique=False
+        )
+
+    op.create_table(
         "web_drafts",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("implementation_code", sa.String(length=31), nullable=False),
-        sa.Column(
-            "form",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "materials",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("form", sa.LargeBinary(), nullable=False),
+        sa.Column("materials", sa.LargeBinary(), nullable=False),
         sa.Column("case_number", sa.String(length=32), nullable=True),
         sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -1014,23 +2101,6 @@ def upgrade() -> None:
     with op.batch_alter_table("web_drafts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_web_drafts_account_id"), ["account_id"], unique=False)
 
-    op.create_table(
-        "web_ratings",
-        sa.Column("case_number", sa.String(length=32), nullable=False),
-        sa.Column("account_id", sa.Uuid(), nullable=False),
-        sa.Column("score", sa.Integer(), nullable=False),
-        sa.Column("comment", sa.Text(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("score BETWEEN 1 AND 5", name=op.f("ck_web_ratings_score_range")),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["identity_accounts.id"],
-            name=op.f("fk_web_ratings_account_id_identity_accounts"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_ratings")),
-        sa.UniqueConstraint("case_number", name=op.f("uq_web_ratings_case_number")),
-    )
     op.create_table(
         "cases",
         sa.Column("number", sa.String(length=32), nullable=False),
@@ -1053,11 +2123,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=10), nullable=False),
         sa.Column("state", sa.String(length=30), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "form_data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("form_data", sa.LargeBinary(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=100), nullable=True),
         sa.Column("submitted_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("accepted_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
@@ -1074,6 +2140,8 @@ def upgrade() -> None:
         sa.Column("paused_days_total", sa.Integer(), nullable=False),
         sa.Column("extension_days_total", sa.Integer(), nullable=False),
         sa.Column("warning_level", sa.String(length=8), nullable=False),
+        sa.Column("warning_recheck_on", sa.Date(), nullable=True),
+        sa.Column("deadlines_calendar", sa.String(length=200), nullable=True),
         sa.Column("deemed_accepted", sa.Boolean(), nullable=False),
         sa.Column("deemed_accepted_reason", sa.Text(), nullable=True),
         sa.Column(
@@ -1161,6 +2229,9 @@ def upgrade() -> None:
             "ix_cases_region_warning", ["region_code", "warning_level"], unique=False
         )
         batch_op.create_index("ix_cases_state_due", ["state", "promised_due_date"], unique=False)
+        batch_op.create_index(
+            "ix_cases_state_recheck", ["state", "warning_recheck_on"], unique=False
+        )
         batch_op.create_index("ix_cases_state_submitted", ["state", "submitted_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_cases_submitted_by_account_id"),
@@ -1188,16 +2259,8 @@ def upgrade() -> None:
         sa.Column("remote_case_id", sa.String(length=64), nullable=True),
         sa.Column("last_remote_seq", sa.Integer(), nullable=False),
         sa.Column("decision", sa.String(length=30), nullable=True),
-        sa.Column(
-            "form_data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column(
-            "materials",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("form_data", sa.LargeBinary(), nullable=True),
+        sa.Column("materials", sa.LargeBinary(), nullable=False),
         sa.Column(
             "licences",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -1276,6 +2339,129 @@ def upgrade() -> None:
     with op.batch_alter_table("identity_sessions", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_identity_sessions_account_id"), ["account_id"], unique=False
+        )
+
+    op.create_table(
+        "sharing_records",
+        sa.Column("dataset_id", sa.Uuid(), nullable=False),
+        sa.Column("subject_key", sa.String(length=64), nullable=False),
+        sa.Column("subject_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("subject_masked", sa.String(length=18), nullable=False),
+        sa.Column("record_key", sa.String(length=64), nullable=False),
+        sa.Column(
+            "values",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("personal_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("as_of", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("batch_id", sa.Uuid(), nullable=True),
+        sa.Column("ended_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("end_reason", sa.String(length=12), nullable=True),
+        sa.Column("superseded_by", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["sharing_import_batches.id"],
+            name=op.f("fk_sharing_records_batch_id_sharing_import_batches"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"],
+            ["sharing_datasets.id"],
+            name=op.f("fk_sharing_records_dataset_id_sharing_datasets"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_records")),
+    )
+    with op.batch_alter_table("sharing_records", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_sharing_records_current",
+            ["dataset_id", "subject_key", "record_key"],
+            unique=True,
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_sharing_records_subject", ["subject_key", "dataset_id"], unique=False
+        )
+
+    op.create_table(
+        "supervision_complaint_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("complaint_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("actor_role", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=20), nullable=False),
+        sa.Column("from_state", sa.String(length=20), nullable=True),
+        sa.Column("to_state", sa.String(length=20), nullable=False),
+        sa.Column("from_department_id", sa.Uuid(), nullable=True),
+        sa.Column("to_department_id", sa.Uuid(), nullable=True),
+        sa.Column("reason_code", sa.String(length=30), nullable=True),
+        sa.Column("reason", sa.LargeBinary(), nullable=True),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["complaint_id"],
+            ["supervision_complaints.id"],
+            name=op.f("fk_supervision_complaint_events_complaint_id_supervision_complaints"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_complaint_events")),
+        sa.UniqueConstraint("complaint_id", "seq", name="uq_complaint_event_seq"),
+    )
+    with op.batch_alter_table("supervision_complaint_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_complaint_events_complaint_id"),
+            ["complaint_id"],
+            unique=False,
+        )
+
+    op.create_table(
+        "supervision_rectifications",
+        sa.Column("rating_id", sa.Uuid(), nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("visit_due", sa.Date(), nullable=False),
+        sa.Column("rectify_due", sa.Date(), nullable=True),
+        sa.Column("due_provisional", sa.Boolean(), nullable=False),
+        sa.Column("finding", sa.String(length=30), nullable=True),
+        sa.Column("outcome", sa.LargeBinary(), nullable=True),
+        sa.Column("appealed_from", sa.String(length=20), nullable=True),
+        sa.Column("closed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_event_seq", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["rating_id"],
+            ["supervision_ratings.id"],
+            name=op.f("fk_supervision_rectifications_rating_id_supervision_ratings"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_rectifications")),
+        sa.UniqueConstraint("rating_id", name=op.f("uq_supervision_rectifications_rating_id")),
+    )
+    with op.batch_alter_table("supervision_rectifications", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_rectifications_department_id"),
+            ["department_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervision_rectifications_state"), ["state"], unique=False
         )
 
     op.create_table(
@@ -1522,6 +2708,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("result_sent_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("purged_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -1529,6 +2716,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_case_links")),
         sa.UniqueConstraint("case_id", name=op.f("uq_federation_case_links_case_id")),
+        sa.UniqueConstraint(
+            "peer_region", "peer_case_ref", name="uq_federation_case_links_peer_case"
+        ),
     )
     op.create_table(
         "federation_forwarded_case_events",
@@ -1546,11 +2736,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=30), nullable=False),
         sa.Column("remote_seq", sa.Integer(), nullable=True),
         sa.Column("envelope_id", sa.Uuid(), nullable=True),
-        sa.Column(
-            "data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
             ["forwarded_case_id"],
             ["federation_forwarded_cases.id"],
@@ -1561,11 +2747,56 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_federation_forwarded_case_events")),
         sa.UniqueConstraint("forwarded_case_id", "seq", name="uq_federation_fce_seq"),
     )
+    op.create_table(
+        "supervision_rectification_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("rectification_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("actor_role", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=30), nullable=False),
+        sa.Column("from_state", sa.String(length=20), nullable=True),
+        sa.Column("to_state", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=True),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("notes", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["rectification_id"],
+            ["supervision_rectifications.id"],
+            name=op.f(
+                "fk_supervision_rectification_events_rectification_id_supervision_rectifications"
+            ),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_rectification_events")),
+        sa.UniqueConstraint("rectification_id", "seq", name="uq_rating_event_seq"),
+    )
+    with op.batch_alter_table("supervision_rectification_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervision_rectification_events_rectification_id"),
+            ["rectification_id"],
+            unique=False,
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("supervision_rectification_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_rectification_events_rectification_id"))
+
+    op.drop_table("supervision_rectification_events")
     op.drop_table("federation_forwarded_case_events")
     op.drop_table("federation_case_links")
     with op.batch_alter_table("case_supplement_notices", schema=None) as batch_op:
@@ -1605,6 +2836,24 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_bundle_case_materials_bundle_case_id"))
 
     op.drop_table("bundle_case_materials")
+    with op.batch_alter_table("supervision_rectifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_rectifications_state"))
+        batch_op.drop_index(batch_op.f("ix_supervision_rectifications_department_id"))
+
+    op.drop_table("supervision_rectifications")
+    with op.batch_alter_table("supervision_complaint_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_complaint_events_complaint_id"))
+
+    op.drop_table("supervision_complaint_events")
+    with op.batch_alter_table("sharing_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_sharing_records_subject")
+        batch_op.drop_index(
+            "ix_sharing_records_current",
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        )
+
+    op.drop_table("sharing_records")
     with op.batch_alter_table("identity_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_sessions_account_id"))
 
@@ -1620,6 +2869,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_cases_warning_level")
         batch_op.drop_index(batch_op.f("ix_cases_submitted_by_account_id"))
         batch_op.drop_index("ix_cases_state_submitted")
+        batch_op.drop_index("ix_cases_state_recheck")
         batch_op.drop_index("ix_cases_state_due")
         batch_op.drop_index("ix_cases_region_warning")
         batch_op.drop_index("ix_cases_region_state_due")
@@ -1633,11 +2883,31 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cases_applicant_account_id"))
 
     op.drop_table("cases")
-    op.drop_table("web_ratings")
     with op.batch_alter_table("web_drafts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_drafts_account_id"))
 
     op.drop_table("web_drafts")
+    with op.batch_alter_table("supervision_ratings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_ratings_department_id"))
+        batch_op.drop_index(batch_op.f("ix_supervision_ratings_case_number"))
+
+    op.drop_table("supervision_ratings")
+    with op.batch_alter_table("supervision_complaints", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_complaints_state"))
+        batch_op.drop_index(batch_op.f("ix_supervision_complaints_region_code"))
+        batch_op.drop_index(batch_op.f("ix_supervision_complaints_department_id"))
+        batch_op.drop_index(batch_op.f("ix_supervision_complaints_complainant_account_id"))
+
+    op.drop_table("supervision_complaints")
+    with op.batch_alter_table("sharing_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sharing_requests_dataset_id"))
+        batch_op.drop_index(batch_op.f("ix_sharing_requests_consumer_department_id"))
+
+    op.drop_table("sharing_requests")
+    with op.batch_alter_table("sharing_import_batches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sharing_import_batches_dataset_id"))
+
+    op.drop_table("sharing_import_batches")
     with op.batch_alter_table("licences_status_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_licences_status_changes_licence_id"))
 
@@ -1668,10 +2938,33 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_catalog_implementation_versions_implementation_id"))
 
     op.drop_table("catalog_implementation_versions")
+    with op.batch_alter_table("catalog_alignment_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalog_alignment_links_item_id"))
+
+    op.drop_table("catalog_alignment_links")
     with op.batch_alter_table("bundle_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bundle_members_version_id"))
 
     op.drop_table("bundle_members")
+    with op.batch_alter_table("supervision_draw_recusals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_draw_recusals_draw_id"))
+
+    op.drop_table("supervision_draw_recusals")
+    with op.batch_alter_table("sharing_grants", schema=None) as batch_op:
+        batch_op.drop_index("ix_sharing_grants_lookup")
+        batch_op.drop_index(batch_op.f("ix_sharing_grants_dataset_code"))
+        batch_op.drop_index(batch_op.f("ix_sharing_grants_consumer_credit_code"))
+
+    op.drop_table("sharing_grants")
+    with op.batch_alter_table("sharing_datasets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sharing_datasets_owner_department_id"))
+        batch_op.drop_index(batch_op.f("ix_sharing_datasets_base_registry"))
+
+    op.drop_table("sharing_datasets")
+    with op.batch_alter_table("sharing_consents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sharing_consents_subject_key"))
+
+    op.drop_table("sharing_consents")
     with op.batch_alter_table("licences_department_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_licences_department_keys_department_id"))
         batch_op.drop_index("ix_licences_department_keys_current")
@@ -1687,6 +2980,15 @@ def downgrade() -> None:
 
     op.drop_table("licences")
     op.drop_table("identity_accounts")
+    with op.batch_alter_table("eligibility_rule_sets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_eligibility_rule_sets_code"))
+
+    op.drop_table("eligibility_rule_sets")
+    with op.batch_alter_table("eligibility_qualifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_eligibility_qualifications_subject_key"))
+        batch_op.drop_index(batch_op.f("ix_eligibility_qualifications_department_id"))
+
+    op.drop_table("eligibility_qualifications")
     with op.batch_alter_table("catalog_implementations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_implementations_region_code"))
         batch_op.drop_index(batch_op.f("ix_catalog_implementations_item_id"))
@@ -1694,10 +2996,37 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_catalog_implementations_current_version_id"))
 
     op.drop_table("catalog_implementations")
+    with op.batch_alter_table("catalog_alignment_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalog_alignment_lines_status"))
+        batch_op.drop_index(batch_op.f("ix_catalog_alignment_lines_batch_id"))
+
+    op.drop_table("catalog_alignment_lines")
     with op.batch_alter_table("bundle_versions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bundle_versions_bundle_id"))
 
     op.drop_table("bundle_versions")
+    with op.batch_alter_table("supervision_draws", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_draws_region_code"))
+
+    op.drop_table("supervision_draws")
+    with op.batch_alter_table("supervision_complaint_routes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_complaint_routes_category_code"))
+
+    op.drop_table("supervision_complaint_routes")
+    with op.batch_alter_table("sharing_fetches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sharing_fetches_requested_by"))
+        batch_op.drop_index(batch_op.f("ix_sharing_fetches_case_number"))
+
+    op.drop_table("sharing_fetches")
+    with op.batch_alter_table("notify_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_notify_deliveries_pending",
+            postgresql_where=sa.text("state = 'pending'"),
+            sqlite_where=sa.text("state = 'pending'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_notify_deliveries_notification_id"))
+
+    op.drop_table("notify_deliveries")
     with op.batch_alter_table("identity_enterprises", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_enterprises_region_code"))
 
@@ -1706,19 +3035,95 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_federation_result_records_person_hash"))
 
     op.drop_table("federation_result_records")
+    with op.batch_alter_table("catalog_variances", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalog_variances_region_code"))
+        batch_op.drop_index("ix_catalog_variances_item_region")
+        batch_op.drop_index(batch_op.f("ix_catalog_variances_item_id"))
+
+    op.drop_table("catalog_variances")
+    with op.batch_alter_table("catalog_standard_guides", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalog_standard_guides_item_id"))
+
+    op.drop_table("catalog_standard_guides")
     with op.batch_alter_table("catalog_departments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_departments_region_code"))
 
     op.drop_table("catalog_departments")
+    with op.batch_alter_table("catalog_alignment_batches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalog_alignment_batches_region_code"))
+
+    op.drop_table("catalog_alignment_batches")
     with op.batch_alter_table("bundles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bundles_region_code"))
         batch_op.drop_index(batch_op.f("ix_bundles_current_version_id"))
 
     op.drop_table("bundles")
+    op.drop_table("worker_jobs")
+    with op.batch_alter_table("supervision_warning_watches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_warning_watches_ended_at"))
+        batch_op.drop_index(batch_op.f("ix_supervision_warning_watches_department_id"))
+        batch_op.drop_index(batch_op.f("ix_supervision_warning_watches_case_id"))
+
+    op.drop_table("supervision_warning_watches")
+    with op.batch_alter_table("supervision_warning_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_warning_events_subject_id"))
+
+    op.drop_table("supervision_warning_events")
+    with op.batch_alter_table("supervision_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_orders_state"))
+        batch_op.drop_index(batch_op.f("ix_supervision_orders_department_id"))
+        batch_op.drop_index(batch_op.f("ix_supervision_orders_case_number"))
+        batch_op.drop_index(batch_op.f("ix_supervision_orders_case_id"))
+
+    op.drop_table("supervision_orders")
+    op.drop_table("supervision_metric_workdays")
+    op.drop_table("supervision_metric_state")
+    with op.batch_alter_table("supervision_metric_rating_facts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_metric_rating_facts_series"))
+
+    op.drop_table("supervision_metric_rating_facts")
+    with op.batch_alter_table("supervision_metric_facts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_metric_facts_series"))
+
+    op.drop_table("supervision_metric_facts")
+    with op.batch_alter_table("supervision_metric_complaint_facts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_metric_complaint_facts_series"))
+
+    op.drop_table("supervision_metric_complaint_facts")
+    with op.batch_alter_table("supervision_metric_cells", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_metric_cells_series"))
+        batch_op.drop_index("ix_supervision_metric_cells_month_region")
+
+    op.drop_table("supervision_metric_cells")
+    with op.batch_alter_table("supervision_draw_lists", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervision_draw_lists_region_code"))
+
+    op.drop_table("supervision_draw_lists")
+    op.drop_table("supervision_complaint_numbers")
+    op.drop_table("supervision_complaint_categories")
+    op.drop_table("sharing_grant_usage")
+    with op.batch_alter_table("sharing_accesses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sharing_accesses_subject_key"))
+        batch_op.drop_index(batch_op.f("ix_sharing_accesses_grant_id"))
+        batch_op.drop_index(batch_op.f("ix_sharing_accesses_dataset_code"))
+        batch_op.drop_index(batch_op.f("ix_sharing_accesses_consumer_credit_code"))
+        batch_op.drop_index(batch_op.f("ix_sharing_accesses_at"))
+
+    op.drop_table("sharing_accesses")
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_messages_pending")
+        batch_op.drop_index(
+            "ix_outbox_messages_pending",
+            postgresql_where=sa.text("delivered_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=sa.text("delivered_at IS NULL AND failed_at IS NULL"),
+        )
 
     op.drop_table("outbox_messages")
+    op.drop_table("notify_preferences")
+    with op.batch_alter_table("notify_notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notify_notifications_recipient")
+
+    op.drop_table("notify_notifications")
+    op.drop_table("notify_cursors")
     op.drop_table("licences_types")
     op.drop_table("licences_status_lists")
     op.drop_table("licences_serial_counters")

@@ -3,7 +3,7 @@ transaction) and the settings."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, Request, Response
@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
+from tongban.node import ratelimit
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
@@ -36,6 +37,21 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 # Routers say `db: Session = DB_SESSION` (one session per request: every use must
 # have the same scope, or FastAPI opens a second one).
 DB_SESSION: Any = Depends(get_db, scope="function")
+
+
+def rate_limit(scope: str) -> Callable[[Request], None]:
+    """Rate limiting of a public or costly endpoint, named by what it protects (`login`,
+    `licence_verify`): a dependency every such route declares. It counts the request
+    against the scope's limit per client address in the node's limiter
+    (tongban.node.ratelimit: the `limits` library, shared across API processes through
+    Redis) and answers 429 with Retry-After once it is spent."""
+
+    def admit(request: Request) -> None:
+        request.state.rate_limit_scope = scope
+        ratelimit.limiter_of(request).hit(scope, ratelimit.source_of(request))
+
+    admit.__name__ = f"rate_limit_{scope}"
+    return admit
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import uuid6
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
+
+from tongban.errors import Busy, DomainError, RetryConflict
+
+if TYPE_CHECKING:
+    from tongban.node.keyring import KeyRing
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -47,6 +54,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def database_key(db_session: Session) -> str:
+    """Which database a session talks to (its URL, password hidden): the key of the
+    per-process caches that must not mix two databases."""
+    bind = db_session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.url.render_as_string(hide_password=True)
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
@@ -77,26 +92,119 @@ class CreatedMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+    return on_connect
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+# How long a statement waits for a lock before it gives up: PostgreSQL's lock_timeout
+# (SQLSTATE 55P03), SQLite's busy timeout (one writer at a time, so it waits longer). A
+# request blocked behind a long transaction then answers 503 with Retry-After instead of
+# hanging (and holding a pooled connection) until the other one ends.
+PG_LOCK_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = 10000
+
+
+def make_engine(url: str, *, lock_timeout_ms: int | None = None, keys: KeyRing | None = None,
+                **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL
+    a lock timeout (`lock_timeout_ms` sets either). With the node's `keys`, its sealed
+    columns open (tongban.sealed); build_node gives every node's engine its keys."""
+    engine = _make_engine(url, lock_timeout_ms=lock_timeout_ms, **kwargs)
+    if keys is not None:
+        from tongban.sealed import seal_engine
+
+        seal_engine(engine, keys)
+    return engine
+
+
+def _make_engine(url: str, *, lock_timeout_ms: int | None, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect",
+                     _sqlite_pragmas(lock_timeout_ms or SQLITE_BUSY_TIMEOUT_MS))
         return engine
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
+    timeout = lock_timeout_ms or PG_LOCK_TIMEOUT_MS
+    kwargs.setdefault("connect_args", {"options": f"-c lock_timeout={int(timeout)}"})
     return create_engine(url, **kwargs)
+
+
+# SQLSTATEs of a transaction that lost a race (rolled back, worth retrying at once) and
+# of one that waited too long for a lock or was cancelled by a timeout.
+_PG_COLLISION = {"40001": "serialization_failure", "40P01": "deadlock_detected"}
+_PG_BUSY = {"55P03": "lock_not_available", "57014": "query_canceled"}
+# What a transaction that lost a race to another may raise (contention() tells which).
+CONTENTION_ERRORS = (DBAPIError, StaleDataError)
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def contention(exc: BaseException) -> DomainError | None:
+    """The clear, retryable error a lock or deadlock failure of the database stands for
+    (503 busy or 409 retry, with Retry-After), or None when `exc` is no such failure."""
+    if isinstance(exc, StaleDataError):  # an optimistic version check lost to another write
+        return RetryConflict("记录已被同时进行的操作修改,未作任何更改,请刷新后重试 / the record "
+                             "changed under a concurrent update and nothing was written: "
+                             "reload and send it again", details={"reason": "stale_version"},
+                             retry_after=1)
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state in _PG_COLLISION:
+        return RetryConflict("与另一项同时进行的操作冲突,未作任何更改,请重试 / this collided "
+                             "with a concurrent change and nothing was written: send it again",
+                             details={"reason": _PG_COLLISION[state]}, retry_after=1)
+    text = str(orig).lower()
+    if state in _PG_BUSY or any(mark in text for mark in _SQLITE_BUSY):
+        return Busy("系统繁忙(数据被占用),未作任何更改,请稍后重试 / the database is busy "
+                    "(a record is locked) and nothing was written: try again shortly",
+                    details={"reason": _PG_BUSY.get(str(state), "database_locked")})
+    return None
+
+
+def copy_rows(db_session: Session, table: Any, columns: Sequence[str],
+              rows: Iterable[Sequence[Any]]) -> int:
+    """Append many rows (values in the order of `columns`) to one table in the caller's
+    transaction: PostgreSQL's COPY FROM STDIN, elsewhere executemany INSERTs. The values
+    must be plain (str, int, UUID, aware datetime, JSON-able for JSON columns, None): no
+    TypeDecorator runs, so no sealed column may be written this way. Returns how many."""
+    connection = db_session.connection()
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    count = 0
+    if connection.dialect.name != "postgresql":
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(dict(zip(columns, row, strict=True)))
+            if len(batch) == 10_000:
+                connection.execute(table.insert(), batch)
+                count, batch = count + len(batch), []
+        if batch:
+            connection.execute(table.insert(), batch)
+        return count + len(batch)
+    import json
+
+    raw: Any = connection.connection.dbapi_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            values = list(row)
+            for i in json_at:
+                if values[i] is not None:
+                    values[i] = json.dumps(values[i], ensure_ascii=False)
+            copy.write_row(values)
+            count += 1
+    return count
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -142,6 +142,10 @@ def seed_demo(*, db_session: Session, console: Console | None = None,
     catalog_exchange.import_document(
         db_session=db_session, doc=build_demo_catalog(), actor=SYSTEM_ACTOR
     )
+    say("standard guides and declared variances …")
+    from tongban.catalog.demo_standard import seed_standard
+
+    seed_standard(db_session=db_session)
     say("licence types …")
     licences.load_licence_types(db_session=db_session)
     say("people, enterprises and accounts …")
@@ -156,4 +160,13 @@ def seed_demo(*, db_session: Session, console: Console | None = None,
     from tongban.bundles.demo import build_demo_bundles
 
     build_demo_bundles(db_session=db_session)
+    say("base registries and the sharing catalog …")
+    from tongban.sharing.demo import seed_sharing
+
+    seed_sharing(db_session=db_session, settings=settings)
+    say("eligibility rule sets (一键核对, 免申即享) …")
+    from tongban.eligibility.demo import seed_benefit_items, seed_eligibility
+
+    seed_eligibility(db_session=db_session, settings=settings)
+    seed_benefit_items(db_session=db_session)
     return logins

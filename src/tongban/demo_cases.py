@@ -64,8 +64,10 @@ def _file(db_session: Session, settings: Settings, key: str) -> Case:
     )
     assert case.implementation_version_id is not None
     version = catalog.get_version(db_session=db_session, version_id=case.implementation_version_id)
+    attached = {m.material_code for m in cases.get(
+        db_session=db_session, actor=applicant, case_number=case.number).materials}
     for material in version.guide["materials"]:
-        if material.get("source", "upload") == "upload" and material.get("required", True):
+        if material.get("required", True) and material["code"] not in attached:
             cases.attach_material(
                 db_session=db_session, settings=settings, actor=applicant,
                 case_number=case.number, material_code=material["code"],

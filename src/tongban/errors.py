@@ -15,6 +15,9 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
+    # HTTP headers the answer carries (Retry-After of a temporary refusal).
+    headers: dict[str, str] | None = None
+
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
         self.message = message
@@ -54,3 +57,24 @@ class Forbidden(DomainError):
 class TooLarge(DomainError):
     status = 413
     code = "too_large"
+
+
+class Busy(DomainError):
+    """The database could not take the work now (a lock held too long, a locked SQLite
+    file): nothing was written; the same request may be sent again after Retry-After."""
+
+    status = 503
+    code = "busy"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
+                 retry_after: int = 2) -> None:
+        super().__init__(message, code=code, details=details)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RetryConflict(Busy):
+    """Two transactions collided (a deadlock or a serialisation failure) and this one was
+    rolled back: nothing was written; sending it again will most likely succeed."""
+
+    status = 409
+    code = "retry"

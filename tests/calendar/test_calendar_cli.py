@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import use_node
 from tongban import cli
 from tongban.config import Settings, get_settings
 
@@ -19,7 +20,7 @@ from tongban.config import Settings, get_settings
 def on_test_database(settings: Settings, db_session: Any, monkeypatch: pytest.MonkeyPatch
                      ) -> Iterator[None]:
     """Point the CLI's settings at the (clean) test database."""
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
+    use_node(monkeypatch, settings)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

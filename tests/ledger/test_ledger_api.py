@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.conftest import use_node
 from tongban.cli import app as cli_app
 from tongban.config import Settings, get_settings
 from tongban.ledger import merkle, note, service
@@ -118,8 +119,7 @@ def test_bad_or_out_of_range_requests_are_clear_4xx(
 
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("TONGBAN_VAR_DIR", str(settings.var_dir))
+    use_node(monkeypatch, settings)
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()

@@ -20,7 +20,7 @@ from tongban.db import make_sessionmaker
 from tongban.errors import Conflict, InvalidInput, NotFound
 from tongban.ledger import merkle, note, service
 from tongban.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
-from tongban.node import keys
+from tongban.node import keyring, keys
 from tongban.outbox.models import OutboxMessage
 
 
@@ -47,11 +47,13 @@ def execute(db_session: Session, sql: str, **params: object) -> None:
 
 
 def test_record_act_goes_through_the_outbox_with_its_cause(db_session: Session) -> None:
-    message = service.record_act(db_session=db_session, kind="licence.issued",
-                                 payload={"licence": "1.2.156.3005.2.x"})
+    message_id = service.record_act(db_session=db_session, kind="licence.issued",
+                                    payload={"licence": "1.2.156.3005.2.x"})
+    message = db_session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id))
+    assert message is not None and message.topic == "ledger"
+    assert message.payload == {"licence": "1.2.156.3005.2.x"}
     db_session.rollback()  # the cause rolled back: so does its ledger entry
     assert db_session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
-    assert message.topic == "ledger"
 
 
 @pytest.mark.parametrize(("kind", "payload"), [
@@ -160,9 +162,8 @@ def test_checkpoint_is_a_c2sp_note_signed_by_the_node_key(
     dash, name, sig_b64 = sig_line.rstrip("\n").split(" ")
     assert dash == "\u2014" and name == origin
     raw = base64.b64decode(sig_b64)
-    # verify with `cryptography` from the PEM on disk, independently of our note code
-    key = keys.load_private_key(Path(settings.var_dir) / keys.KEY_FILE)
-    public = key.public_key().public_bytes_raw()
+    # verify with `cryptography` from the key file on disk, independently of our note code
+    public = _node_key_on_disk(settings).public_key().public_bytes_raw()
     assert raw[:4] == hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4]
     Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], body.encode())
     # the root is the RFC 6962 head of the five leaves
@@ -177,10 +178,19 @@ def _root_of(db_session: Session, size: int) -> bytes:
     return tree.reader.root(size)
 
 
+def _node_key_on_disk(settings: Settings) -> Ed25519PrivateKey:
+    """The node key as configured (the test settings give it), decoded here directly."""
+    assert settings.node_key is not None
+    raw = base64.urlsafe_b64decode(settings.node_key + "=" * (-len(settings.node_key) % 4))
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
 def test_node_key_file_is_private_and_reused(settings: Settings) -> None:
+    settings = settings.model_copy(update={"node_key": None, "csrf_key": None})
     first = keys.node_key(settings)
-    path = Path(settings.var_dir) / keys.KEY_FILE
+    path = Path(settings.var_dir) / keyring.DEV_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    keyring.forget()  # a restarted process reads the same key
     assert keys.node_key(settings).public_bytes == first.public_bytes
     name, key_id, _ = keys.parse_verifier_key(first.verifier_key)
     assert (name, key_id) == (first.name, first.key_id)

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tongban.db import Base, IdMixin, JsonType, utcnow
+from tongban.db import Base, IdMixin, utcnow
+from tongban.sealed import SealedJson
 
 
 class AuditEntry(IdMixin, Base):
@@ -21,6 +22,7 @@ class AuditEntry(IdMixin, Base):
     action: Mapped[str] = mapped_column(String(60))
     entity: Mapped[str] = mapped_column(String(60))
     entity_id: Mapped[str] = mapped_column(String(64))
-    details: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(SealedJson("audit_entries.details"),
+                                                     default=dict)
 
     __table_args__ = (Index("ix_audit_entries_entity", "entity", "entity_id"),)

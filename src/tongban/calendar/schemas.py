@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 IsoDateText = Annotated[
-    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"),
+    str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
 ]
 
 

@@ -29,14 +29,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record
 from tongban.calendar.models import CalendarYear
 from tongban.calendar.schemas import YearDocument
-from tongban.db import utcnow
+from tongban.db import database_key, utcnow
 from tongban.errors import Conflict, InvalidInput, NotFound
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -88,8 +88,11 @@ def _weekdays_through(day: date) -> int:
 class WorkingCalendar:
     """The working-day rules of every year with data; immutable, shared between threads."""
 
-    def __init__(self, years: Mapping[int, YearData]) -> None:
+    def __init__(self, years: Mapping[int, YearData], *, version: str = "") -> None:
         self._years = dict(years)
+        # Which data this calendar was built from: a date computed with it is stale once
+        # the database's calendar has another version (a year loaded or replaced).
+        self.version = version
 
     def year(self, year: int) -> YearData | None:
         return self._years.get(year)
@@ -276,12 +279,6 @@ _cache_lock = threading.Lock()
 FRESH_SECONDS = 1.0
 
 
-def _database_key(db_session: Session) -> str:
-    bind = db_session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    return engine.url.render_as_string(hide_password=True)
-
-
 def _loaded_row(row: CalendarYear) -> YearData:
     return check_document({"year": row.year, "source": row.source, **row.data})
 
@@ -301,7 +298,7 @@ def calendar(*, db_session: Session) -> WorkingCalendar:
     """
     if db_session.info.get(_UNCOMMITTED_LOAD):
         return _build(db_session)
-    key = _database_key(db_session)
+    key = database_key(db_session)
     now = time.monotonic()
     with _cache_lock:
         cached = _cache.get(key)
@@ -317,14 +314,22 @@ def calendar(*, db_session: Session) -> WorkingCalendar:
 
 def _build(db_session: Session) -> WorkingCalendar:
     years = dict(shipped_years())
-    for row in db_session.scalars(select(CalendarYear)):
+    rows = list(db_session.scalars(select(CalendarYear)))
+    for row in rows:
         years[row.year] = _loaded_row(row)
-    return WorkingCalendar(years)
+    newest = max((row.loaded_at for row in rows), default=None)
+    return WorkingCalendar(years, version=_version(len(rows), newest))
+
+
+def _version(loaded: int, newest: datetime | None) -> str:
+    """The shipped years plus the loaded rows' count and newest load: any change moves it."""
+    shipped = ",".join(str(y) for y in sorted(shipped_years()))
+    return f"{shipped}|{loaded}|{newest.isoformat() if newest else '-'}"
 
 
 def _invalidate(db_session: Session) -> None:
     with _cache_lock:
-        _cache.pop(_database_key(db_session), None)
+        _cache.pop(database_key(db_session), None)
 
 
 def forget_cached_calendars() -> None:

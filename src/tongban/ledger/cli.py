@@ -19,15 +19,16 @@ def run(
     batch: int = typer.Option(1000, min=1, max=100_000, help="Entries per transaction."),
 ) -> None:
     """Append pending acts from the outbox and sign a checkpoint about once a second."""
-    from tongban.cli import console
+    from tongban.cli import console, require_database
     from tongban.config import get_settings
-    from tongban.db import import_all_models, make_engine, make_sessionmaker, transaction
+    from tongban.db import transaction
     from tongban.ledger import service
+    from tongban.node.root import build_node
 
     settings = get_settings()
-    import_all_models()
-    engine = make_engine(settings.database_url)
-    factory = make_sessionmaker(engine)
+    require_database(settings.database_url)
+    node = build_node(settings)
+    factory = node.sessionmaker
     try:
         while True:
             with transaction(factory) as session:  # one batch + its checkpoint, or nothing
@@ -41,7 +42,7 @@ def run(
     except KeyboardInterrupt:
         console.print("stopped")
     finally:
-        engine.dispose()
+        node.engine.dispose()
 
 
 @app.command("checkpoint")

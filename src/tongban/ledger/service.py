@@ -49,7 +49,7 @@ from tongban.ledger.schemas import (
     RunResult,
     VerifyReport,
 )
-from tongban.node.keys import NodeKey, node_key
+from tongban.node.keys import NodeKey, node_key, node_keys
 from tongban.outbox import service as outbox
 from tongban.outbox.models import OutboxMessage
 
@@ -123,11 +123,18 @@ def entry_leaf_hash(entry: LedgerEntry) -> bytes:
                                       source_id=entry.source_id, payload=entry.payload))
 
 
-def record_act(*, db_session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
-    """Log a legal act in the caller's transaction, so the act and its entry commit together.
+def record_act(*, db_session: Session, kind: str, payload: dict[str, Any]) -> uuid.UUID:
+    """Log a legal act in the caller's transaction, so the act and its entry commit
+    together; the id of its outbox message (its ledger entry's source id).
 
     The log is public: the payload names ids and hashes, never personal data.
     """
+    _check_act(kind, payload)
+    return outbox.enqueue(db_session=db_session, topic=TOPIC, kind=kind, payload=payload)
+
+
+def _check_act(kind: Any, payload: Any) -> None:
+    """A kind like case.accepted and a payload that canonicalises (RFC 8785)."""
     if not isinstance(kind, str) or not _KIND.match(kind):
         raise InvalidInput("行为类型无效 / invalid act kind (e.g. case.accepted)",
                            details={"field": "kind", "value": kind})
@@ -135,7 +142,14 @@ def record_act(*, db_session: Session, kind: str, payload: dict[str, Any]) -> Ou
         raise InvalidInput("行为内容必须是对象 / the payload must be a JSON object",
                            details={"field": "payload"})
     _canonical(payload, field="payload")
-    return outbox.enqueue(db_session=db_session, topic=TOPIC, kind=kind, payload=payload)
+
+
+def record_acts(*, db_session: Session, acts: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Log several (kind, payload) acts in the caller's transaction with one INSERT:
+    each checked as `record_act` checks it, none written if one is bad."""
+    for kind, payload in acts:
+        _check_act(kind, payload)
+    outbox.enqueue_many(db_session=db_session, topic=TOPIC, messages=list(acts))
 
 
 # --- reading the stored tree -------------------------------------------------------------
@@ -349,6 +363,23 @@ def latest_checkpoint(*, db_session: Session) -> LedgerCheckpoint | None:
     return db_session.scalars(stmt).first()
 
 
+def entry_index_of(*, db_session: Session, source_id: uuid.UUID) -> int | None:
+    """The index of the entry an act (its outbox message id) became, once appended."""
+    return db_session.scalar(select(LedgerEntry.index)
+                             .where(LedgerEntry.source_id == source_id))
+
+
+def first_checkpoint_after(*, db_session: Session, index: int, not_before: datetime
+                           ) -> LedgerCheckpoint | None:
+    """The first checkpoint that includes entry `index` and was signed at `not_before` or
+    later: a value nobody knew when that entry was written (random draws use it)."""
+    stmt = (select(LedgerCheckpoint)
+            .where(LedgerCheckpoint.tree_size > index,
+                   LedgerCheckpoint.created_at >= not_before)
+            .order_by(LedgerCheckpoint.tree_size).limit(1))
+    return db_session.scalars(stmt).first()
+
+
 def checkpoint(*, db_session: Session, settings: Settings) -> LedgerCheckpoint | None:
     """Sign a checkpoint of the current tree if it grew since the last one.
 
@@ -524,9 +555,10 @@ def consistency_proof(*, db_session: Session, first: int,
 class _Verifier:
     """Streams the entries once, recomputing leaves, stored nodes and checkpoint roots."""
 
-    def __init__(self, db_session: Session, key: NodeKey, chunk: int) -> None:
+    def __init__(self, db_session: Session, keys: tuple[NodeKey, ...], chunk: int) -> None:
         self.db = db_session
-        self.key = key
+        self.keys = keys  # the node's key in use, then retired ones (older checkpoints)
+        self.key = keys[0]
         self.chunk = chunk
         self.frontier = merkle.Frontier()
         self.reader = _reader(db_session)
@@ -599,9 +631,7 @@ class _Verifier:
 
     def _checkpoint_problem(self, cp: LedgerCheckpoint, root: bytes) -> str | None:
         try:
-            text = note.open_note(cp.note, key_name=self.key.name, key_id=self.key.key_id,
-                                  public_key=self.key.private_key.public_key())
-            parsed = note.parse_checkpoint(text)
+            parsed = note.parse_checkpoint(self._open(cp.note))
         except note.NoteError as exc:
             return str(exc)
         checks = [
@@ -623,6 +653,19 @@ class _Verifier:
                 return f"not consistent with checkpoint {self.previous.tree_size}: {exc}"
         return None
 
+    def _open(self, signed: str) -> str:
+        """The note's text, signed by any of the node's keys (a checkpoint signed before
+        a rotation verifies under the retired key)."""
+        errors: list[note.NoteError] = []
+        for key in self.keys:
+            try:
+                return note.open_note(signed, key_name=key.name, key_id=key.key_id,
+                                      public_key=key.private_key.public_key())
+            except note.NoteError as exc:
+                errors.append(exc)
+        # A signature of one of our keys that fails says more than "no signature".
+        raise next((e for e in errors if "does not verify" in str(e)), errors[0])
+
     def _head(self) -> Problem | None:
         head = self.db.get(LedgerHead, HEAD_ID)
         size, root = self.frontier.size, self.frontier.root()
@@ -639,7 +682,7 @@ class _Verifier:
 def verify(*, db_session: Session, settings: Settings, chunk: int = 10_000) -> VerifyReport:
     """Re-derive the whole tree from stored entries and check every checkpoint against it,
     naming the first entry, node or checkpoint that does not match."""
-    verifier = _Verifier(db_session, node_key(settings), chunk)
+    verifier = _Verifier(db_session, node_keys(settings), chunk)
     problem = verifier.run()
     return VerifyReport(ok=problem is None, entries=verifier.frontier.size,
                         checkpoints=verifier.next_cp, tree_size=verifier.frontier.size,

@@ -1,15 +1,14 @@
 """The node's own Ed25519 signing key and its C2SP signed-note identity.
 
 The node key signs what the node as a whole vouches for (ledger checkpoints, the trust
-list of its issuers, envelopes to peers); department (issuer) keys are separate. It lives
-in `<var_dir>/node_ed25519.pem`, mode 0600, created on first use.
+list of its issuers, envelopes to peers); department (issuer) keys are separate. It comes
+from the node's key ring (tongban.node.keyring), like every other key of the node.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tongban.config import Settings
+from tongban.node.keyring import KeyRing, keyring
 
-KEY_FILE = "node_ed25519.pem"
 ED25519_TYPE = b"\x01"  # C2SP signed-note signature type of Ed25519
 _NAME_BAD = re.compile(r"[\s+]")
 
@@ -84,29 +83,6 @@ def parse_verifier_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
     return name, bytes.fromhex(hex_id), Ed25519PublicKey.from_public_bytes(raw[1:])
 
 
-def _create(path: Path) -> None:
-    """Write a fresh key atomically; if another process won the race, keep theirs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if the key exists: never overwrite a node key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """Read an unencrypted PKCS#8 Ed25519 key from a PEM file."""
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -116,8 +92,20 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def node_key(settings: Settings) -> NodeKey:
-    """The node's key, created on first use at <var_dir>/node_ed25519.pem (mode 0600)."""
-    path = Path(settings.var_dir) / KEY_FILE
-    if not path.exists():
-        _create(path)
-    return NodeKey(name=key_name(settings), private_key=load_private_key(path))
+    """The node's signing key in use (tongban.node.keyring: from the key file or settings)."""
+    return node_keys(settings)[0]
+
+
+def node_keys(settings: Settings) -> tuple[NodeKey, ...]:
+    """The node's key in use, then its retired ones (they verify what they signed)."""
+    ring = keyring(settings)
+    name = key_name(settings)
+    hit = _named.get((id(ring), name))
+    if hit is None or hit[0] is not ring:
+        if len(_named) > 64:
+            _named.clear()
+        hit = _named[(id(ring), name)] = (ring, tuple(NodeKey(name, k) for k in ring.node))
+    return hit[1]
+
+
+_named: dict[tuple[int, str], tuple[KeyRing, tuple[NodeKey, ...]]] = {}

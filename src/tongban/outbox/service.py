@@ -1,42 +1,100 @@
-"""Write to the outbox in the caller's transaction; read and mark what is pending."""
+"""Write to the outbox in the caller's transaction; read and mark what is pending.
+
+A message is written at once with a Core INSERT on the session's connection (every
+write request of the case engine logs one; the unit of work's bookkeeping for an object
+nothing reads back was pure cost). It still commits, or not, with its cause.
+"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from tongban.db import utcnow
+from tongban.db import new_id, utcnow
 from tongban.outbox.models import OutboxMessage
+from tongban.queue.service import claim
+
+_INSERT = insert(OutboxMessage.__table__)  # type: ignore[arg-type]
 
 
 def enqueue(
-    *, db_session: Session, topic: str, kind: str, payload: dict[str, Any]
-) -> OutboxMessage:
-    """Add a message that commits (or not) with the change that caused it."""
-    message = OutboxMessage(topic=topic, kind=kind, payload=payload)
-    db_session.add(message)
-    return message
+    *, db_session: Session, topic: str, kind: str, payload: dict[str, Any],
+    message_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Write a message that commits (or not) with the change that caused it; its id
+    (`message_id`, else a new one)."""
+    message_id = message_id or new_id()
+    db_session.connection().execute(_INSERT, {
+        "id": message_id, "topic": topic, "kind": kind, "payload": payload,
+        "created_at": utcnow(), "attempts": 0})
+    return message_id
+
+
+def enqueue_many(
+    *, db_session: Session, topic: str, messages: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Add several (kind, payload) messages of a topic in one executemany INSERT, in
+    order (their `seq` follows the list); they commit (or not) with their cause."""
+    if messages:
+        db_session.execute(insert(OutboxMessage), [
+            {"topic": topic, "kind": kind, "payload": payload} for kind, payload in messages])
 
 
 def pending(
     *, db_session: Session, topic: str, limit: int = 500, now: datetime | None = None
 ) -> list[OutboxMessage]:
     """Undelivered messages of a topic, oldest first, that are due for an attempt."""
-    now = now or utcnow()
-    stmt = (
+    return list(db_session.scalars(_pending(topic, limit, now or utcnow())))
+
+
+def claim_pending(
+    *, db_session: Session, topic: str, limit: int = 100, now: datetime | None = None
+) -> list[OutboxMessage]:
+    """A batch of due messages of a topic that this transaction holds: workers running
+    the same shared job at once each get a different batch (FOR UPDATE SKIP LOCKED), and
+    a worker that dies releases its batch with its connection."""
+    return list(db_session.scalars(claim(_pending(topic, limit, now or utcnow()))))
+
+
+def _pending(topic: str, limit: int, now: datetime) -> Select[OutboxMessage]:
+    return (
         select(OutboxMessage)
         .where(
             OutboxMessage.topic == topic,
             OutboxMessage.delivered_at.is_(None),
+            OutboxMessage.failed_at.is_(None),
             or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
         )
         .order_by(OutboxMessage.seq)
         .limit(limit)
     )
-    return list(db_session.scalars(stmt))
+
+
+def mark_all_delivered(*, db_session: Session, messages: list[OutboxMessage]) -> None:
+    """Record that a claimed batch reached its consumer, in one statement (a flush of one
+    UPDATE per message cost more than the work of most jobs)."""
+    if not messages:
+        return
+    now = utcnow()
+    db_session.execute(
+        update(OutboxMessage).where(OutboxMessage.seq.in_([m.seq for m in messages]))
+        .values(delivered_at=now, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False))
+    for message in messages:  # what the caller holds says so too, without a reload
+        set_committed_value(message, "delivered_at", now)
+        set_committed_value(message, "attempts", message.attempts + 1)
+
+
+def mark_failed(*, db_session: Session, message: OutboxMessage, error: str,
+                now: datetime | None = None) -> None:
+    """Give up on the message: it is never attempted again; the error says why."""
+    message.failed_at = now or utcnow()
+    message.last_error = error[:2000]
 
 
 def mark_delivered(*, db_session: Session, message: OutboxMessage) -> None:
