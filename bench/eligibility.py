@@ -1,0 +1,389 @@
+"""Eligibility benchmark on PostgreSQL: a population screened by the vectorised rules,
+beside the same rules as one plain SQL query (the limit) and a one-subject-at-a-time
+loop (the naive peer), in the same run; and the single check over HTTP.
+
+    .venv/bin/python bench/eligibility.py [--people 1000000] [--naive 200] [--http 300]
+
+Loads N people over the 10 person registries the three person rule sets read
+(household, residence, death, annual income, property, vehicles, civil assistance,
+pension, medical insurance, housing fund) with COPY into tongban_bench_elig on
+TONGBAN_BENCH_PG_URL (the local server by default): subject keys and sealed subjects
+made as the node makes them, values drawn around the rules' thresholds. Then, for each
+of 最低生活保障, 临时救助 and 住房保障:
+- vectorised: `screening.screen` (grant checks, one COPY read per dataset, polars),
+  timed without and with the access log of the eligible subjects;
+- limit: `sqlform.query` run as one statement on the server (count of eligible; no
+  rows to the client);
+- naive peer: `service.check` per subject (purpose-bound read per registry, access
+  log, ledger act), on a sample, extrapolated to N (labelled as such).
+Single check over HTTP: uvicorn (1 worker) serving the app, sequential
+POST /api/v1/eligibility/checks for random people; p50/p99, beside its floor (a
+one-row GET of the same client and server, interleaved) and its limit (the same rules as
+one SQL statement for one subject, in process).
+Goals (issue 11): 1M people x 10 registries batch < 60 s; single check p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from tongban.catalog.models import Region
+from tongban.config import Settings
+from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
+from tongban.eligibility import screening, service, sqlform, vector
+from tongban.eligibility.demo import seed_eligibility
+from tongban.identity import crypto
+from tongban.identity import service as identity
+from tongban.identity.actor import SYSTEM_ACTOR
+from tongban.identity.ids import make_resident_id
+from tongban.node.keyring import keyring
+from tongban.sharing import registries
+from tongban.sharing.catalog_data import build_catalog
+from tongban.sharing.demo import owner_departments
+
+PG_URL = os.environ.get("TONGBAN_BENCH_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "tongban_bench_elig"
+PASSWORD = "Bench-Pass-42"
+KEYS = {"data_key": base64.urlsafe_b64encode(b"d" * 32).decode(),
+        "index_key": base64.urlsafe_b64encode(b"i" * 32).decode(),
+        "csrf_key": base64.urlsafe_b64encode(b"c" * 32).decode(),
+        "node_key": base64.urlsafe_b64encode(b"n" * 32).decode()}
+PERSON_RULE_SETS = ("minimum_living", "temporary_assistance", "housing_security")
+BATCH_GOAL_S, P99_GOAL_MS = 60.0, 50.0
+AS_OF = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def fresh_database() -> str:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    return make_url(PG_URL).set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+def _values(rng: random.Random, i: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """(record key, plain values) of one person per dataset."""
+    out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    out["population.household"] = [("", {"name": f"人{i}", "household_region": rng.choice(
+        ["510104", "510107", "320102", "500103"])})]
+    if rng.random() < 0.2:
+        out["population.residence"] = [("", {"residence_region": rng.choice(
+            ["510104", "500103"]), "registered_on": "2024-01-01"})]
+    if rng.random() < 0.01:
+        out["population.death"] = [("", {"died_on": "2026-01-01"})]
+    out["income_tax.annual"] = [(str(y), {"year": y, "annual_income": rng.choice(
+        ["0", "9600", "12960", "25920", "48000", "60000", "126000", "216000"])})
+        for y in (2024, 2025) if rng.random() < 0.8]
+    out["real_estate.property"] = [(f"c{j}", {"use": rng.choice(["住宅", "住宅", "商业"])})
+                                   for j in range(rng.choice([0, 0, 1, 1, 2]))]
+    if rng.random() < 0.3:
+        out["vehicle.registration"] = [("p", {"status": rng.choice(["正常", "注销"])})]
+    if rng.random() < 0.05:
+        out["civil_assistance.recipient"] = [(rng.choice(["最低生活保障", "临时救助"]), {
+            "status": rng.choice(["在保", "停保"])})]
+        kind, values = out["civil_assistance.recipient"][0]
+        values["assistance_type"] = kind
+    if rng.random() < 0.8:
+        out["social_insurance.pension"] = [("", {"status": rng.choice(
+            ["正常参保", "正常参保", "暂停缴费", "终止参保"]), "months_contributed": rng.choice(
+                [0, 6, 12, 120])})]
+    if rng.random() < 0.7:
+        out["social_insurance.medical"] = [("", {"scheme": "城乡居民基本医疗保险",
+                                                 "status": "正常", "insured_region":
+                                                 rng.choice(["510100", "320100"])})]
+    if rng.random() < 0.5:
+        out["housing_fund.deposit"] = [("", {"status": "正常",
+                                             "has_loan": rng.random() < 0.3})]
+    return out
+
+
+def person_ids(people: int) -> list[str]:
+    """The ID numbers of the population, the same every run."""
+    return [make_resident_id("510104", date(1950, 1, 1) + timedelta(days=i // 999),
+                             i % 999 + 1) for i in range(people)]
+
+
+def _copy_literal(value: Any) -> str:
+    return "\\N" if value is None else str(value).replace("\\", "\\\\").replace(
+        "\t", "\\t").replace("\n", "\\n")
+
+
+def load(url: str, settings: Settings, people: int, seed: int = 11) -> tuple[list[str], float]:
+    """The catalog, rule sets and grants through the services; then the records with
+    COPY. Returns the ID numbers and the load time."""
+    import_all_models()
+    engine = make_engine(url, keys=keyring(settings))
+    Base.metadata.create_all(engine)
+    session = make_sessionmaker(engine)()
+    for code, name, level, parent in (("100000", "全国", 1, None),
+                                      ("510000", "四川省", 2, "100000"),
+                                      ("510100", "成都市", 3, "510000")):
+        session.add(Region(code=code, name=name, level=level, parent_code=parent))
+    session.flush()
+    owners = owner_departments(session)
+    registries.load_catalog(db_session=session, actor=SYSTEM_ACTOR, doc=build_catalog(owners))
+    seed_eligibility(db_session=session, settings=settings)
+    civil = owners["civil"]
+    dept = session.scalar(text("SELECT id FROM catalog_departments WHERE credit_code = :c"
+                               ).bindparams(c=civil))
+    identity.create_account(db_session=session, actor=SYSTEM_ACTOR, username="bench.civil",
+                            password=PASSWORD, display_name="民政核对员", roles=["reviewer"],
+                            scopes=[("510100", dept)])
+    dataset_ids = {d.code: str(d.id) for d in registries.list_datasets(db_session=session)}
+    session.commit()
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    ids, buffer = [], io.StringIO()
+    recorded = AS_OF.isoformat()
+    for i, number in enumerate(person_ids(people)):
+        ids.append(number)
+        key = crypto.keyed_hash(settings=settings, value=number, purpose="id_number")
+        sealed = "\\\\x" + crypto.encrypt(settings=settings, value=number,
+                                          column=registries.SUBJECT_COLUMN).hex()
+        for code, records in _values(rng, i).items():
+            for record_key, values in records:
+                rk = registries.record_key_hash(settings=settings, dataset_code=code,
+                                                value=record_key) if record_key else ""
+                buffer.write("\t".join([
+                    str(uuid.uuid4()), dataset_ids[code], key, sealed, "510104**********",
+                    rk, _copy_literal(json.dumps(values, ensure_ascii=False)), "\\N",
+                    "0" * 64, "bench", recorded, recorded]) + "\n")
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:  # type: ignore[attr-defined]
+            with cur.copy("COPY sharing_records (id, dataset_id, subject_key, subject_enc, "
+                          "subject_masked, record_key, values, personal_enc, digest, source, "
+                          "as_of, recorded_at) FROM STDIN") as copy:
+                copy.write(buffer.getvalue())
+            cur.execute("ANALYZE sharing_records")
+        raw.commit()
+    finally:
+        raw.close()
+    engine.dispose()
+    return ids, time.perf_counter() - started
+
+
+def _sql_limit(session: Any, bound: Any) -> tuple[int, float]:
+    started = time.perf_counter()
+    stmt = sqlform.query(db_session=session, rule_set=bound).subquery()
+    count = session.scalar(select(func.count()).select_from(stmt).where(stmt.c.eligible))
+    return int(count or 0), time.perf_counter() - started
+
+
+def batch(url: str, settings: Settings, ids: list[str], naive: int) -> list[dict[str, Any]]:
+    engine = make_engine(url, keys=keyring(settings))
+    maker = make_sessionmaker(engine)
+    out = []
+    for code in PERSON_RULE_SETS:
+        with maker() as s:
+            row = service.current_rule_set(db_session=s, code=code)
+            bound = service.bound_rule_set(db_session=s, rule_set=row)
+            t0 = time.perf_counter()
+            frames = vector.read_frames(db_session=s, rule_set=bound)
+            t1 = time.perf_counter()
+            table = vector.evaluate(bound, frames)
+            t2 = time.perf_counter()
+            eligible = int(table["eligible"].sum())
+        with maker() as s:
+            t3 = time.perf_counter()
+            done = screening.screen(db_session=s, settings=settings, actor=SYSTEM_ACTOR,
+                                    code=code)
+            s.commit()
+            t4 = time.perf_counter()
+            assert not isinstance(done, service.Refused), done
+        with maker() as s:
+            limit_count, limit_s = _sql_limit(s, bound)
+        assert limit_count == eligible, (code, limit_count, eligible)
+        sample = random.Random(5).sample(ids, min(naive, len(ids)))
+        with maker() as s:
+            t5 = time.perf_counter()
+            for number in sample:
+                service.check(db_session=s, settings=settings, actor=SYSTEM_ACTOR, code=code,
+                              identifier=number)
+            s.rollback()
+            per_subject = (time.perf_counter() - t5) / len(sample)
+        out.append({"rule_set": code, "population": table.height, "eligible": eligible,
+                    "datasets": len(bound.datasets), "read_s": t1 - t0, "eval_s": t2 - t1,
+                    "screen_logged_s": t4 - t3, "sql_limit_s": limit_s,
+                    "naive_per_subject_ms": per_subject * 1000,
+                    "naive_extrapolated_s": per_subject * table.height})
+    engine.dispose()
+    return out
+
+
+def serve(url: str, var_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TONGBAN_DATABASE_URL": url, "TONGBAN_VAR_DIR": str(var_dir),
+           "TONGBAN_RUN_WORKER_IN_PROCESS": "false",
+           **{f"TONGBAN_{k.upper()}": v for k, v in KEYS.items()}}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tongban.app:create_app", "--factory",
+         "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"], env=env)
+    for _ in range(120):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("the server did not come up")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentiles(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
+    return {"n": len(times), "p50_ms": statistics.median(times),
+            "p99_ms": times[max(0, int(len(times) * 0.99) - 1)]}
+
+
+def http_checks(url: str, ids: list[str], n: int) -> dict[str, dict[str, float]]:
+    """The check over HTTP, interleaved with its floor on the same server: a request of
+    the same client that reads one row (the rule set), so load from other processes
+    weighs on both alike."""
+    port = _free_port()
+    checks, floor = [], []
+    with tempfile.TemporaryDirectory() as var:
+        proc = serve(url, Path(var), port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=30) as client:
+                token = client.post("/api/v1/auth/login", json={
+                    "username": "bench.civil", "password": PASSWORD}).json()["token"]
+                headers = {"Authorization": f"Bearer {token}"}
+                rng = random.Random(3)
+                for i in range(n + 20):
+                    # the two policies 民政 runs (住房保障 is the housing bureau's)
+                    code = PERSON_RULE_SETS[i % 2]
+                    body = {"rule_set": code, "subject": rng.choice(ids)}
+                    t0 = time.perf_counter()
+                    resp = client.post("/api/v1/eligibility/checks", json=body,
+                                       headers=headers)
+                    t1 = time.perf_counter()
+                    assert resp.status_code == 200, resp.text
+                    assert client.get(f"/api/v1/eligibility/rule-sets/{code}",
+                                      headers=headers).status_code == 200
+                    t2 = time.perf_counter()
+                    if i >= 20:  # the first 20 warm the server
+                        checks.append((t1 - t0) * 1000)
+                        floor.append((t2 - t1) * 1000)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return {"check": _percentiles(checks), "floor": _percentiles(floor)}
+
+
+def sql_single(url: str, settings: Settings, ids: list[str], n: int) -> dict[str, float]:
+    """The limit of one check: the same rules as one SQL statement for one subject
+    (`sqlform.query` with its key: no grant, no log, no HTTP), in process."""
+    engine = make_engine(url, keys=keyring(settings))
+    maker = make_sessionmaker(engine)
+    rng = random.Random(3)
+    times = []
+    with maker() as s:
+        bound = {code: service.bound_rule_set(db_session=s, rule_set=service.current_rule_set(
+            db_session=s, code=code)) for code in PERSON_RULE_SETS[:2]}
+        for i in range(n + 20):
+            key = crypto.keyed_hash(settings=settings, value=rng.choice(ids),
+                                    purpose="id_number")
+            # built first (it looks up each dataset's id): the limit is the one statement
+            stmt = sqlform.query(db_session=s, rule_set=bound[PERSON_RULE_SETS[i % 2]],
+                                 keys=[key])
+            t0 = time.perf_counter()
+            s.execute(stmt).all()
+            if i >= 20:
+                times.append((time.perf_counter() - t0) * 1000)
+    engine.dispose()
+    return _percentiles(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--naive", type=int, default=200, help="naive-peer sample size")
+    parser.add_argument("--http", type=int, default=300, help="HTTP single checks")
+    parser.add_argument("--http-only", action="store_true",
+                        help="only the single check, over the population a previous run "
+                             "loaded (same --people)")
+    args = parser.parse_args()
+    if args.http_only:
+        url = make_url(PG_URL).set(database=DB_NAME).render_as_string(hide_password=False)
+        single_check(url, person_ids(args.people), args.http)
+        return
+    url = fresh_database()
+    with tempfile.TemporaryDirectory() as var:
+        settings = Settings(database_url=url, var_dir=Path(var), **KEYS)
+        ids, load_s = load(url, settings, args.people)
+        print(f"loaded {args.people:,} people over 10 registries in {load_s:.1f} s (COPY)")
+        results = batch(url, settings, ids, args.naive)
+    total_vec = sum(r["read_s"] + r["eval_s"] for r in results)
+    total_logged = sum(r["screen_logged_s"] for r in results)
+    total_sql = sum(r["sql_limit_s"] for r in results)
+    total_naive = sum(r["naive_extrapolated_s"] for r in results)
+    print(f"\nPostgreSQL, {args.people:,} people; times in seconds")
+    print(f"{'rule set':<22}{'eligible':>9}{'read':>8}{'eval':>7}{'screen+log':>11}"
+          f"{'SQL limit':>10}{'naive/subj ms':>14}{'naive (extrap.)':>16}")
+    for r in results:
+        print(f"{r['rule_set']:<22}{r['eligible']:>9,}{r['read_s']:>8.2f}{r['eval_s']:>7.2f}"
+              f"{r['screen_logged_s']:>11.2f}{r['sql_limit_s']:>10.2f}"
+              f"{r['naive_per_subject_ms']:>14.2f}{r['naive_extrapolated_s']:>16,.0f}")
+    print(f"\nall three person rule sets (10 registries): vectorised {total_vec:.1f} s "
+          f"(with access log {total_logged:.1f} s; goal < {BATCH_GOAL_S:.0f} s at 1M), "
+          f"SQL limit {total_sql:.1f} s, naive peer {total_naive:,.0f} s "
+          f"(extrapolated from {args.naive} per rule set)")
+    print(f"ratios: vectorised / SQL limit = {total_vec / total_sql:.2f}; "
+          f"naive / vectorised = {total_naive / total_vec:,.0f}x")
+    single_check(url, ids, args.http)
+
+
+def single_check(url: str, ids: list[str], n: int) -> None:
+    """The single check over HTTP beside its floor and its limit, with the load."""
+    if n:
+        h = http_checks(url, ids, n)
+        with tempfile.TemporaryDirectory() as var:
+            limit = sql_single(url, Settings(database_url=url, var_dir=Path(var), **KEYS),
+                               ids, n)
+        c, f = h["check"], h["floor"]
+        print(f"\nsingle check over HTTP (uvicorn 1 worker, sequential, {c['n']} checks, one "
+              f"purpose-bound read of 7 registries each): p50 {c['p50_ms']:.1f} ms, "
+              f"p99 {c['p99_ms']:.1f} ms (goal < {P99_GOAL_MS:.0f} ms); "
+              f"p99 / goal = {c['p99_ms'] / P99_GOAL_MS:.2f}")
+        print(f"  floor, same server, interleaved (GET one rule set): p50 {f['p50_ms']:.1f} ms, "
+              f"p99 {f['p99_ms']:.1f} ms; check / floor: p50 {c['p50_ms'] / f['p50_ms']:.2f}, "
+              f"p99 {c['p99_ms'] / f['p99_ms']:.2f}")
+        print(f"  limit, the same rules as one SQL statement for one subject (in process, "
+              f"no grant, no log): p50 {limit['p50_ms']:.1f} ms, p99 {limit['p99_ms']:.1f} ms; "
+              f"check / limit: p50 {c['p50_ms'] / limit['p50_ms']:.2f}")
+    print(f"load (uptime): {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+          f"{os.getloadavg()[2]:.2f} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

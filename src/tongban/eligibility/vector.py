@@ -1,0 +1,170 @@
+"""The rules over a whole population at once (OpenFisca's model: one array per variable,
+no loop over subjects), with polars.
+
+Each dataset a rule set reads is read once: the subject keys and the fields the rules
+compare, as columns (PostgreSQL streams them with COPY; other databases through a plain
+SELECT). Every condition becomes a column expression over those arrays, joined onto the
+population by subject key. The semantics are those of `rules.py`; the tests hold this
+form equal to the single-subject interpreter and to the SQL form.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from tongban.eligibility.rules import Bound, BoundRuleSet, compare
+from tongban.eligibility.sqlform import extract
+from tongban.sharing import registries
+
+KEY = "subject_key"
+DECIMAL = pl.Decimal(38, 4)
+Frames = dict[str, pl.DataFrame]
+
+
+def _read_sql(db_session: Session, dataset: str, fields: dict[str, str],
+              keys: Sequence[str] | None) -> Any:
+    found = registries.get_dataset(db_session=db_session, code=dataset)
+    rec = registries.current_records(dataset_id=found.id).subquery()
+    # Decimals travel as text (exact), the rest typed by the database.
+    columns = [(extract(rec.c["values"], name, "string" if kind == "decimal" else kind)
+                .label(name)) for name, kind in fields.items()]
+    stmt = select(rec.c.subject_key, *columns)
+    if keys is not None:
+        stmt = stmt.where(rec.c.subject_key.in_(list(keys)))
+    return stmt
+
+
+def _cast(frame: pl.DataFrame, fields: dict[str, str], *, text_booleans: bool
+          ) -> pl.DataFrame:
+    exprs = []
+    for name, kind in fields.items():
+        col = pl.col(name)
+        if kind == "decimal":
+            exprs.append(col.cast(pl.String).cast(DECIMAL))
+        elif kind == "integer":
+            exprs.append(col.cast(pl.Int64))
+        elif kind == "boolean":
+            exprs.append(col.cast(pl.String).is_in(["t", "true"]).alias(name)
+                         if text_booleans else col.cast(pl.Boolean))
+        else:
+            exprs.append(col.cast(pl.String))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def read_columns(*, db_session: Session, dataset: str, fields: dict[str, str],
+                 keys: Sequence[str] | None = None) -> pl.DataFrame:
+    """The current records of a dataset as columns: subject_key and each field typed
+    (name -> field type). Internal to the screening that called the grant checks."""
+    stmt = _read_sql(db_session, dataset, fields, keys)
+    schema = {KEY: pl.String, **{n: pl.String for n in fields}}
+    if db_session.get_bind().dialect.name == "postgresql" and keys is None:
+        sql = str(stmt.compile(dialect=postgresql.dialect(),
+                               compile_kwargs={"literal_binds": True}))
+        raw: Any = db_session.connection().connection.dbapi_connection  # psycopg's
+        buffer = io.BytesIO()
+        with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH CSV") as copy:
+            for block in copy:
+                buffer.write(block)
+        frame = pl.read_csv(buffer.getvalue(), has_header=False, new_columns=list(schema),
+                            schema_overrides=schema) if buffer.tell() else pl.DataFrame(
+                                schema=schema)
+        return _cast(frame, fields, text_booleans=True)
+    rows = db_session.execute(stmt).all()
+    frame = pl.DataFrame([tuple(r) for r in rows], schema=[KEY, *fields], orient="row",
+                         infer_schema_length=None) if rows else pl.DataFrame(schema=schema)
+    return _cast(frame, fields, text_booleans=False)
+
+
+def read_frames(*, db_session: Session, rule_set: BoundRuleSet,
+                keys: Sequence[str] | None = None,
+                progress: Callable[[str], None] | None = None) -> Frames:
+    """Every dataset the rule set reads, as columns (one read per dataset)."""
+    out = {}
+    for dataset, fields in rule_set.datasets.items():
+        types = {f: rule_set.field_types[dataset][f] for f in fields}
+        out[dataset] = read_columns(db_session=db_session, dataset=dataset, fields=types,
+                                    keys=keys)
+        if progress is not None:
+            progress(dataset)
+    return out
+
+
+def _literal(value: Any) -> Any:
+    return pl.lit(value, dtype=DECIMAL) if isinstance(value, Decimal) else pl.lit(value)
+
+
+def _compare(op: str, left: pl.Expr, threshold: Any) -> pl.Expr:
+    options = list(threshold) if isinstance(threshold, tuple) else None
+    table: dict[str, Callable[[], pl.Expr]] = {
+        "eq": lambda: left == _literal(threshold), "ne": lambda: left != _literal(threshold),
+        "lt": lambda: left < _literal(threshold), "le": lambda: left <= _literal(threshold),
+        "gt": lambda: left > _literal(threshold), "ge": lambda: left >= _literal(threshold),
+        "in": lambda: left.is_in(options or []),
+        "not_in": lambda: ~left.is_in(options or []),
+        "prefix": lambda: left.str.starts_with(str(threshold)),
+    }
+    return table[op]()
+
+
+def _part(frames: Frames, bound: Bound, name: str) -> tuple[pl.LazyFrame, pl.Expr]:
+    """One condition's per-subject value (a lazy frame keyed by subject) and its test."""
+    frame = frames[bound.dataset].lazy()
+    for field, kind, allowed in bound.where:
+        options = [v for v in allowed]
+        column = pl.col(field)
+        frame = frame.filter(column.is_in(pl.Series(options, dtype=DECIMAL))
+                             if kind == "decimal" else column.is_in(options))
+    if bound.aggregate == "value":
+        per = frame.select(pl.col(KEY), pl.col(bound.field or "").alias(name))
+    elif bound.aggregate == "count":
+        per = frame.group_by(KEY).agg(pl.len().cast(pl.Int64).alias(name))
+    else:
+        col = pl.col(bound.field or "")
+        folded = {"sum": col.sum(), "max": col.max(), "min": col.min()}[bound.aggregate]
+        per = frame.group_by(KEY).agg(
+            pl.when(col.count() > 0).then(folded).otherwise(None).alias(name))
+    value = pl.col(name).fill_null(0) if bound.aggregate == "count" else pl.col(name)
+    if bound.missing == "zero":
+        on_missing = pl.lit(compare(bound.op, 0, bound.threshold))
+    else:
+        on_missing = pl.lit(bound.missing == "pass")
+    test = pl.when(value.is_null()).then(on_missing).otherwise(
+        _compare(bound.op, value, bound.threshold))
+    return per, test
+
+
+def evaluate(rule_set: BoundRuleSet, frames: Frames, *, values: bool = False
+             ) -> pl.DataFrame:
+    """subject_key, one boolean column per rule and `eligible`, for every subject of the
+    rule set's population; with `values`, the value each condition compared too
+    (`<rule id>.<part>`, for explanations)."""
+    result = frames[rule_set.doc.population].lazy().select(pl.col(KEY)).unique()
+    rule_tests = []
+    index = 0
+    for rule in rule_set.rules:
+        tests = []
+        for bound in rule.parts:
+            per, test = _part(frames, bound, f"_v{index}")
+            index += 1
+            result = result.join(per, on=KEY, how="left")
+            tests.append(test)
+        rule_tests.append(pl.any_horizontal(tests).alias(rule.rule.id))
+    ids = [r.rule.id for r in rule_set.rules]
+    kept = [pl.col(f"_v{i}").alias(name) for i, name in enumerate(value_names(rule_set))
+            ] if values else []
+    return (result.with_columns(rule_tests)
+            .with_columns(pl.all_horizontal(ids).alias("eligible"))
+            .select(KEY, *ids, "eligible", *kept).collect())
+
+
+def value_names(rule_set: BoundRuleSet) -> list[str]:
+    """The names of the value columns, in condition order: `<rule id>.<part index>`."""
+    return [f"{rule.rule.id}.{i}" for rule in rule_set.rules for i in range(len(rule.parts))]

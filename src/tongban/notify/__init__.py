@@ -1,0 +1,1 @@
+"""Notifications: people are told when something needs them (tongban.notify.service)."""
