@@ -1,0 +1,1 @@
+"""Supervision (电子监察): warnings, ratings, complaints, metrics and random inspections."""
