@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.catalog.conftest import CHENGDU_HF, CQ_HF, FORM, Catalog, admin, code_of, guide
+from tests.catalog.conftest import (
+    CHENGDU_HF,
+    CQ_HF,
+    FORM,
+    WUHOU_HR,
+    Catalog,
+    admin,
+    code_of,
+    guide,
+)
 from tongban.identity.actor import Actor
 from tongban.identity.deps import current_actor, optional_actor
 
@@ -178,3 +188,65 @@ def test_import_body_that_is_not_json(api: TestClient) -> None:
     resp = api.post(f"{API}/catalog/import", content=b"{oops",
                     headers={"content-type": "application/json"})
     assert resp.status_code == 422 and resp.json()["error"] == "invalid"
+
+
+def test_the_worst_case_pinyin_query_answers_anonymously_and_at_once(api: TestClient) -> None:
+    for q in ("xian" * 11 + "ii", "xian" * 12 + "ii", "xian" * 25):
+        # CPU seconds of this process (the app runs in a thread of it), not the wall clock:
+        # the machine's load stretches the wall clock, never the work done.
+        started = time.process_time()
+        response = api.get(f"{API}/implementations", params={"q": q})
+        assert response.status_code == 200
+        assert time.process_time() - started < 1.0  # it took 15 s and 56 s of CPU
+
+
+@pytest.mark.parametrize("path", ["/implementations", "/items"])
+def test_a_query_too_long_to_be_a_search_is_a_clear_422(api: TestClient, path: str) -> None:
+    for q in ("a" * 3000, "a" * 101, " ".join("ab" for _ in range(9))):
+        response = api.get(f"{API}{path}", params={"q": q})
+        assert response.status_code == 422, q
+        assert response.json()["error"] == "query_too_long"
+        assert response.json()["details"]["field"] == "q"
+    assert api.get(f"{API}{path}", params={"q": "a" * 100}).status_code == 200
+
+
+def test_a_catalog_import_nested_50000_deep_is_a_clear_422(api: TestClient) -> None:
+    act_as(api, admin("100000"))
+    deep = b'{"items": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    for body in (deep, b'{"items": ' + b"[" * 60 + b"]" * 60 + b"}"):
+        resp = api.post(f"{API}/catalog/import", content=body,
+                        headers={"content-type": "application/json"})
+        assert resp.status_code == 422 and resp.json()["error"] == "too_deep"
+    files = {"file": ("c.json", io.BytesIO(deep), "application/json")}
+    assert api.post(f"{API}/catalog/import", files=files).json()["error"] == "too_deep"
+
+
+def test_an_item_patched_with_no_use_levels_is_refused_and_export_still_works(
+        api: TestClient, db_session: Session) -> None:
+    from tongban.catalog.models import ServiceItem
+
+    act_as(api, admin("100000"))
+    path = f"{API}/items/000102002000"  # 社会保障卡申领: levels 3 and 4, implemented at 4
+    empty = api.patch(path, json={"use_levels": []})
+    assert empty.status_code == 422, empty.text
+    assert "use_levels" in empty.text and "行使层级至少一项" in empty.text
+    stranded = api.patch(path, json={"use_levels": [3]})
+    assert stranded.status_code == 409 and stranded.json()["error"] == "levels_in_use"
+    assert stranded.json()["details"]["implementations"] == [code_of(WUHOU_HR, 4,
+                                                                     "000102002000")]
+    assert api.get(path).json()["use_levels"] == [3, 4]
+    narrowed = api.patch(path, json={"use_levels": [4], "name": "社会保障卡申领(新)"})
+    assert narrowed.status_code == 200 and narrowed.json()["use_levels"] == [4]
+    doc = api.get(f"{API}/catalog/export")
+    assert doc.status_code == 200
+    assert [i["use_levels"] for i in doc.json()["items"]
+            if i["basic_code"] == "000102002000"] == [[4]]
+    assert api.get(f"{API}/catalog/export", params={"format": "xlsx"}).status_code == 200
+
+    # a row written before the rule was checked on write: export names it, never a 500
+    db_session.query(ServiceItem).filter_by(basic_code="000101001000").update(
+        {"use_levels": []})
+    db_session.commit()
+    broken = api.get(f"{API}/catalog/export")
+    assert broken.status_code == 409 and broken.json()["error"] == "item_invalid"
+    assert "000101001000" in broken.json()["message"]

@@ -12,17 +12,18 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.catalog.conftest import CHENGDU_HF, Catalog, code_of
+from tests.conftest import use_node
 from tongban.catalog.models import Implementation
 from tongban.cli import app
-from tongban.config import get_settings
+from tongban.config import Settings, get_settings
 
 HF_CODE = code_of(CHENGDU_HF, 3, "000101001000")
 
 
 @pytest.fixture
-def run(engine: Engine, db_session: Session, monkeypatch: pytest.MonkeyPatch
-        ) -> Iterator[CliRunner]:
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+def run(engine: Engine, db_session: Session, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    use_node(monkeypatch, settings)
     monkeypatch.setenv("COLUMNS", "200")
     get_settings.cache_clear()
     yield CliRunner()
@@ -89,3 +90,31 @@ def test_wrong_file_kind(run: CliRunner, db_session: Session, tmp_path: Path) ->
     bad.write_text("x", encoding="utf-8")
     result = run.invoke(app, ["catalog", "import", str(bad)])
     assert result.exit_code == 1 and ".xlsx" in result.output
+
+
+def test_an_item_without_use_levels_is_one_line_on_import_and_on_export(
+        run: CliRunner, standard: Catalog, db_session: Session, tmp_path: Path) -> None:
+    from tongban.catalog.models import ServiceItem
+
+    db_session.commit()
+    doc = tmp_path / "items.json"
+    doc.write_text(json.dumps({"format": "tongban-catalog/1", "departments": [],
+                               "items": [{"basic_code": "000199009000", "name": "无层级事项",
+                                          "item_type": "公共服务", "use_levels": []}],
+                               "implementations": []}, ensure_ascii=False), encoding="utf-8")
+    refused = run.invoke(app, ["catalog", "import", str(doc)])
+    assert refused.exit_code == 1 and "use_levels" in refused.output
+    assert "Traceback" not in refused.output
+    assert db_session.scalar(select(func.count()).select_from(ServiceItem).where(
+        ServiceItem.basic_code == "000199009000")) == 0
+    out = tmp_path / "catalog.json"
+    assert run.invoke(app, ["catalog", "export", str(out)]).exit_code == 0
+
+    # a row written before the rule was checked on write
+    db_session.query(ServiceItem).filter_by(basic_code="000101001000").update(
+        {"use_levels": []})
+    db_session.commit()
+    broken = run.invoke(app, ["catalog", "export", str(out)])
+    assert broken.exit_code == 1 and "000101001000" in broken.output
+    assert len(broken.output.strip().splitlines()) == 1 and broken.exception is not None
+    assert isinstance(broken.exception, SystemExit)

@@ -3,7 +3,9 @@ of the reference LIKE query, in the same order, on random catalogs."""
 
 from __future__ import annotations
 
+import sys
 import uuid
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -90,6 +92,63 @@ def test_a_latin_term_is_read_as_initials_and_every_syllable_parse() -> None:
     assert frozenset({"gong'ji"}) in plan  # …gong ji + the head of jing/jin…
     assert tokens.term_plan("hukou") is not None
     assert frozenset({"kou"}) in tokens.term_plan("hukou")  # type: ignore[operator]
+
+
+def _enumerated_parses(term: str) -> list[tuple[str, ...]] | None:
+    """The readings of `term` by plain enumeration (the reference, fine for short terms)."""
+    suffixes, prefixes, inner = tokens._affixes()
+    known = tokens.syllables()
+    if term in inner:
+        return None
+    out: list[tuple[str, ...]] = []
+    starts = [0] + [k for k in range(1, len(term)) if term[:k] in suffixes]
+    if any(k > 0 and term[k:] in prefixes for k in starts):
+        return None
+
+    def walk(pos: int, items: tuple[str, ...]) -> None:
+        if items and (pos == len(term) or term[pos:] in prefixes):
+            out.append(items)
+        for end in range(pos + 1, min(len(term), pos + 6) + 1):
+            if term[pos:end] in known:
+                walk(end, (*items, term[pos:end]))
+
+    for start in starts:
+        walk(start, ())
+    return out if len(out) <= tokens.MAX_PARSES else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(sorted(tokens.syllables())), min_size=1, max_size=3),
+       st.integers(0, 3), st.integers(0, 3))
+def test_the_linear_parser_finds_exactly_the_readings_enumeration_finds(
+        syllables: list[str], cut_head: int, cut_tail: int) -> None:
+    whole = "".join(syllables)
+    term = whole[cut_head:len(whole) - cut_tail] or whole
+    found, expected = tokens._pinyin_parses(term), _enumerated_parses(term)
+    assert (found is None) == (expected is None)
+    if found is not None and expected is not None:
+        assert sorted(found) == sorted(expected)
+
+
+@pytest.mark.parametrize("term", ["xian" * 11 + "ii", "xian" * 12 + "ii", "xian" * 25,
+                                  "a" * 100, "xianan" * 16])
+def test_a_term_with_exponentially_many_readings_is_planned_in_linear_work(term: str) -> None:
+    # Work counted as lines executed (a clock would measure the machine's load): linear is
+    # some fifty lines a character; enumerating the readings took 15 s for the first term.
+    tokens.term_plan("warm")  # the syllable tables are built once per process
+    lines = 0
+
+    def trace(_frame: Any, event: str, _arg: Any) -> Any:
+        nonlocal lines
+        lines += event == "line"
+        return trace
+
+    sys.settrace(trace)
+    try:
+        tokens.term_plan(term)
+    finally:
+        sys.settrace(None)
+    assert lines <= 100 * len(term)
 
 
 # --- indexed search == the reference query, on the database ---------------------------------

@@ -220,24 +220,23 @@ def test_shanghai_promises_3_days_where_chengdu_promises_5_for_withdrawal() -> N
     assert _guide("000108005001", "510100")["promised_days"] == 5
 
 
-def test_every_declared_variance_is_really_in_the_data() -> None:
-    assert len(demo_data.DEMO_VARIANCES) >= 8
-    for v in demo_data.DEMO_VARIANCES:
-        local = _guide(v["basic_code"], v["region_code"])
-        other = next(i["guide"] for i in implementations() if i["basic_code"] == v["basic_code"]
-                     and i["region_code"] != v["region_code"]
-                     and i["level"] == next(j["level"] for j in implementations()
-                                            if j["region_code"] == v["region_code"]))
-        names = [m["name"] for m in local["materials"]]
-        if v["element"] == "add_material":
-            assert v["local"] in names and v["local"] not in [m["name"] for m in other["materials"]]
-        elif v["element"] == "drop_material":
-            assert v["standard"] not in names
-        elif v["element"] == "fees":
-            assert [f"{f['name']} {f['amount']}元" for f in local["fees"]] == v["local"]
-            assert v["local"] != v["standard"]
-        else:
-            assert local[v["element"]] == v["local"] != v["standard"] == other[v["element"]]
+def test_every_local_difference_changes_the_local_guide() -> None:
+    for rule in demo_data.LOCAL_DIFFERENCES:
+        item = demo_data.ITEMS_BY_CODE[rule.basic_code]
+        local = _guide(rule.basic_code, rule.region_code)
+        region = next(r for r in (*demo_data.CITIES, *(c for c, _, _ in demo_data.COUNTIES))
+                      if r.code == rule.region_code)
+        assert local != demo_data.build_guide(item, region), rule
+        assert bool(rule.legal_basis) == bool(rule.approver), rule
+
+
+def test_the_standard_guide_is_the_guide_without_its_window() -> None:
+    from tongban.catalog.schemas import StandardGuide
+
+    for item in demo_data.ITEMS:
+        standard = StandardGuide.model_validate(demo_data.build_standard_guide(item))
+        assert standard.promised_days == item.promised_days
+        assert standard.competent_department
 
 
 def test_demo_regions_exist_in_the_shipped_table() -> None:

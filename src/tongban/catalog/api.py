@@ -6,12 +6,10 @@ the service checks that the admin's scope covers the region concerned.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from tongban.api_deps import DB_SESSION, get_settings_dep
@@ -201,43 +199,35 @@ _IMPORT_BODY = {
 }
 
 
-async def _import_body(request: Request, limit: int) -> dict[str, Any] | bytes:
-    """The document of an import request: JSON, raw .xlsx, or an uploaded file."""
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise TooLarge(f"文件超过 {limit} 字节 / file larger than {limit} bytes")
+async def import_upload(request: Request) -> tuple[bytes, str]:
+    """The bytes of an import request (JSON body, raw .xlsx body, or an uploaded file) and
+    their kind; read on the event loop, bounded by the node's body limit before and while
+    reading (tongban.body_limits)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "multipart/form-data":
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise InvalidInput("请上传文件(字段 file)/ upload the file as field 'file'",
-                               details={"field": "file"})
-        raw, name = await upload.read(), (upload.filename or "").lower()
-        kind = "application/json" if name.endswith(".json") else XLSX
-    else:
-        raw = await request.body()
+    if kind != "multipart/form-data":
+        return await request.body(), kind
+    upload = (await request.form()).get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("请上传文件(字段 file)/ upload the file as field 'file'",
+                           details={"field": "file"})
+    name = (upload.filename or "").lower()
+    return await upload.read(), "application/json" if name.endswith(".json") else XLSX
+
+
+def _document(raw: bytes, kind: str, limit: int) -> dict[str, Any] | bytes:
+    """The document to import: parsed JSON, or the .xlsx bytes."""
     if len(raw) > limit:
         raise TooLarge(f"文件超过 {limit} 字节 / file larger than {limit} bytes")
-    if kind != "application/json":
-        return raw
-    try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"JSON 无效 / invalid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput("导入文件应为 JSON 对象 / the document must be a JSON object")
-    return doc
+    return raw if kind != "application/json" else exchange.parse_json(raw)
 
 
 @router.post("/catalog/import", response_model=ImportReport, openapi_extra=_IMPORT_BODY)
-async def import_catalog(request: Request, actor: Actor = Depends(admin_only),
-                         db: Session = DB_SESSION,
-                         settings: Settings = Depends(get_settings_dep)) -> ImportReport:
+def import_catalog(body: tuple[bytes, str] = Depends(import_upload),
+                   actor: Actor = Depends(admin_only), db: Session = DB_SESSION,
+                   settings: Settings = Depends(get_settings_dep)) -> ImportReport:
     """Import a catalog document (JSON body, .xlsx body or upload): all of it or nothing."""
-    doc = await _import_body(request, settings.max_upload_bytes)
-    report: ImportReport = await run_in_threadpool(
-        lambda: exchange.import_document(db_session=db, doc=doc, actor=actor))
-    return report
+    doc = _document(*body, settings.max_upload_bytes)
+    return exchange.import_document(db_session=db, doc=doc, actor=actor)
 
 
 @router.get("/catalog/export", responses={200: {"content": {XLSX: {}}}})
@@ -249,3 +239,9 @@ def export_catalog(format: str = Query("json", pattern="^(json|xlsx)$"),
         return Response(out, media_type=XLSX, headers={
             "Content-Disposition": 'attachment; filename="catalog.xlsx"'})
     return out
+
+
+# Standardisation and alignment live in their own module; mounted with the catalog's.
+from tongban.catalog.standard_api import router as _standard_router  # noqa: E402
+
+router.include_router(_standard_router)

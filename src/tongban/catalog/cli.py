@@ -123,3 +123,15 @@ def search(q: str = typer.Argument(..., help="Chinese, pinyin or initials (gjj)"
                       f"{hit.department_name}", highlight=False, markup=False, soft_wrap=True)
     if not rows:
         console.print("no match")
+
+
+def _standardisation() -> None:
+    """Standardisation and alignment commands (catalog/standard_cli.py)."""
+    from tongban.catalog.standard_cli import align_app, standard_app, variance_app
+
+    app.add_typer(standard_app, name="standard")
+    app.add_typer(variance_app, name="variance")
+    app.add_typer(align_app, name="align")
+
+
+_standardisation()

@@ -30,8 +30,11 @@ Regions: the six cities implement the city-level items; 上海 and 重庆 are �
 municipal bodies sit at the province-level codes 310000 / 500000 with level 2. One district
 per city implements the county-level items. Addresses and phone numbers are fictional.
 
-DEMO_VARIANCES lists the deliberate local differences from the standard guide (the
-catalog's standardisation diff should find exactly these).
+LOCAL_DIFFERENCES are the deliberate local differences from the standard guide. Nothing
+here says what the diff finds: `catalog.demo_standard` seeds each item's standard guide
+(`build_standard_guide`) and lets the standardisation code compute the differences; those
+with a legal basis and an approver below are declared (统异弹性空间) through the same
+service a catalog admin uses, the others stay undeclared (待整改).
 """
 
 from __future__ import annotations
@@ -408,11 +411,24 @@ FEES: dict[str, tuple[str, str, str]] = {
 # ---------------------------------------------------------------- form fields
 
 _PATTERNS = {
-    "id_number": r"^[1-9]\d{5}(18|19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\d{3}[\dX]$",
-    "mobile": r"^1[3-9]\d{9}$",
-    "credit_code": r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$",
-    "region": r"^\d{6}$",
+    "id_number": r"^[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
+                 r"[0-9]{3}[0-9X]$",
+    "mobile": r"^1[3-9][0-9]{9}$",
+    "credit_code": r"^[1-9ANY][0-9A-HJ-NPQRTUWXY][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
+    "region": r"^[0-9]{6}$",
 }
+
+
+def _personal(kind: str) -> dict[str, Any]:
+    """`x-personal`: the field holds personal data of this kind (masked for staff who need
+    not see it whole; tongban.cases.masking)."""
+    return {"x-personal": kind}
+
+
+def _own(kind: str) -> dict[str, Any]:
+    """`x-applicant`: the field is the applicant's own identity (name, ID number): filled
+    from the signed-in account and checked against it (an agent: the principal's)."""
+    return {"x-personal": kind, "x-applicant": kind}
 
 
 def _text(title: str, min_length: int = 1, max_length: int = 200, **extra: Any) -> dict[str, Any]:
@@ -440,15 +456,17 @@ def _integer(title: str, minimum: int, maximum: int) -> dict[str, Any]:
 
 
 FIELDS: dict[str, dict[str, Any]] = {
-    "applicant_name": _text("申请人姓名", 2, 30),
-    "id_number": _text("公民身份号码", 18, 18, pattern=_PATTERNS["id_number"]),
-    "phone": _text("联系电话(手机)", 11, 11, pattern=_PATTERNS["mobile"]),
-    "address": _text("联系地址", 5, 200),
-    "enterprise_name": _text("企业(单位)名称", 4, 100),
-    "credit_code": _text("统一社会信用代码", 18, 18, pattern=_PATTERNS["credit_code"]),
-    "contact_name": _text("经办人姓名", 2, 30),
+    "applicant_name": _text("申请人姓名", 2, 30, **_own("name")),
+    "id_number": _text("公民身份号码", 18, 18, pattern=_PATTERNS["id_number"], **_own("id_number")),
+    "phone": _text("联系电话(手机)", 11, 11, pattern=_PATTERNS["mobile"], **_personal("phone")),
+    "address": _text("联系地址", 5, 200, **_personal("address")),
+    "enterprise_name": _text("企业(单位)名称", 4, 100, **{"x-applicant": "name"}),
+    "credit_code": _text("统一社会信用代码", 18, 18, pattern=_PATTERNS["credit_code"],
+                         **{"x-applicant": "credit_code"}),
+    "contact_name": _text("经办人姓名", 2, 30, **_personal("name")),
     "withdraw_amount": _number("提取金额(元)", 0.01),
-    "bank_account": _text("收款银行账号", 12, 19, pattern=r"^\d{12,19}$"),
+    "bank_account": _text("收款银行账号", 12, 19, pattern=r"^[0-9]{12,19}$",
+                          **_personal("bank_account")),
     "bank_name": _text("开户银行", 2, 60),
     "loan_amount": _number("申请贷款金额(万元)", 1, 200),
     "loan_years": _integer("贷款期限(年)", 1, 30),
@@ -459,11 +477,11 @@ FIELDS: dict[str, dict[str, Any]] = {
     "to_region": _text("转入(迁入)地行政区划代码", 6, 6, pattern=_PATTERNS["region"]),
     "move_reason": _enum("迁移原因", "夫妻投靠", "父母投靠子女", "子女投靠父母", "人才引进",
                          "购房落户", "毕业生落户", "其他"),
-    "child_name": _text("新生儿姓名", 1, 30),
+    "child_name": _text("新生儿姓名", 1, 30, **_personal("name")),
     "child_birth_date": _date("出生日期"),
     "child_gender": _enum("性别", "男", "女"),
     "birth_place": _text("出生地点(助产机构)", 2, 100),
-    "driving_file_no": _text("驾驶证档案编号", 12, 12, pattern=r"^\d{12}$"),
+    "driving_file_no": _text("驾驶证档案编号", 12, 12, pattern=r"^[0-9]{12}$"),
     "vehicle_class": _enum("准驾车型", "A1", "A2", "A3", "B1", "B2", "C1", "C2", "C3", "C4",
                            "C5", "C6", "D", "E", "F", "M", "N", "P"),
     "plate_number": _text("号牌号码", 7, 8,
@@ -473,7 +491,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "registered_capital": _number("注册资本(万元)", 0.01),
     "business_scope": _text("经营范围", 2, 2000),
     "business_address": _text("住所(经营场所)", 5, 200),
-    "legal_representative": _text("法定代表人(负责人)", 2, 30),
+    "legal_representative": _text("法定代表人(负责人)", 2, 30, **_personal("name")),
     "change_before": _text("变更前内容", 1, 500),
     "change_after": _text("变更后内容", 1, 500),
     "food_categories": {
@@ -500,13 +518,14 @@ FIELDS: dict[str, dict[str, Any]] = {
     "medical_place": _text("就医地行政区划代码", 6, 6, pattern=_PATTERNS["region"]),
     "stay_start": _date("开始日期"),
     "stay_end": _date("预计结束日期"),
-    "spouse_name": _text("对方姓名", 2, 30),
-    "spouse_id_number": _text("对方公民身份号码", 18, 18, pattern=_PATTERNS["id_number"]),
+    "spouse_name": _text("对方姓名", 2, 30, **_personal("name")),
+    "spouse_id_number": _text("对方公民身份号码", 18, 18, pattern=_PATTERNS["id_number"],
+                              **_personal("id_number")),
     "station_count": _integer("基站数量(个)", 1, 100000),
     "frequency_band": _enum("使用频段", "700MHz", "2.6GHz", "3.5GHz", "4.9GHz"),
     "reason": _text("申请事由", 2, 500),
     "card_reason": _enum("补换原因", "遗失", "损坏", "信息变更", "有效期满"),
-    "residence_address": _text("居住地址", 5, 200),
+    "residence_address": _text("居住地址", 5, 200, **_personal("address")),
     "staff_count": _integer("从业人员数(人)", 1, 100000),
     "practice_scope": _text("执业范围", 2, 200),
     "institution_name": _text("执业机构名称", 2, 100),
@@ -1211,51 +1230,54 @@ TIER_LEVELS = {"city": [2, 3], "county": [3, 4], "both": [2, 3, 4]}
 
 # ---------------------------------------------------------------- deliberate differences
 
-# (basic code, region, element, local value, why). Elements: promised_days, add_material,
-# drop_material, fees (tuple of FEES keys), visits, online_depth.
-VARIANCE_RULES: tuple[tuple[str, str, str, Any, str], ...] = (
-    ("000108005001", "310000", "promised_days", 3,
-     "上海推行公积金提取“3日办结”,短于标准承诺时限"),
-    ("000108005002", "330100", "drop_material", "lease_contract",
-     "杭州通过租赁备案共享数据核验,不再要求提交租赁合同"),
-    ("000108005002", "330100", "add_material", "lease_registration",
-     "杭州以租赁登记备案证明替代租赁合同"),
-    ("000301004001", "500103", "add_material", "lease_registration",
-     "渝中区额外要求房屋租赁登记备案证明(未列入统异弹性空间,待整改)"),
-    ("000501001001", "310000", "promised_days", 1, "上海企业开办“一日办结”"),
-    ("000501007001", "340104", "promised_days", 5, "蜀山区食品经营许可承诺5个工作日办结"),
-    ("000302004003", "310115", "fees", (),
-     "浦东新区对居住证换领补领免收工本费(地方减免政策)"),
-    ("001101001000", "330100", "promised_days", 5, "杭州“多规合一”审批提速,承诺5个工作日"),
-    ("000402001002", "320100", "online_depth", 4,
-     "南京驾驶证补证全程网办,邮政寄递,无需到现场"),
-    ("000402001002", "320100", "visits", 0, "南京驾驶证补证零跑动"),
-    ("000204006000", "510104", "add_material", "labour_contract",
-     "锦江区额外要求提交劳动合同(与标准不一致,待规范)"),
-    ("001001001000", "500000", "add_material", "quality_supervision",
-     "重庆要求同时提交工程质量安全监督登记表"),
+# (basic code, region, element, local value, why, legal basis, approver). Elements:
+# promised_days, add_material, drop_material, fees (tuple of FEES keys), visits,
+# online_depth. A row without a legal basis is a difference nobody approved (待整改).
+class LocalDifference(NamedTuple):
+    basic_code: str
+    region_code: str
+    element: str
+    value: Any
+    reason: str
+    legal_basis: str = ""
+    approver: str = ""
+
+
+LOCAL_DIFFERENCES: tuple[LocalDifference, ...] = (
+    LocalDifference("000108005001", "310000", "promised_days", 3,
+                    "上海推行公积金提取“3日办结”,短于标准承诺时限",
+                    "《上海市优化营商环境条例》第三十九条", "上海市政务服务办公室"),
+    LocalDifference("000108005002", "330100", "drop_material", "lease_contract",
+                    "杭州通过租赁备案共享数据核验,不再要求提交租赁合同",
+                    "《浙江省公共数据条例》第二十四条", "浙江省大数据发展管理局"),
+    LocalDifference("000108005002", "330100", "add_material", "lease_registration",
+                    "杭州以租赁登记备案证明替代租赁合同",
+                    "《浙江省公共数据条例》第二十四条", "浙江省大数据发展管理局"),
+    LocalDifference("000301004001", "500103", "add_material", "lease_registration",
+                    "渝中区额外要求房屋租赁登记备案证明(未列入统异弹性空间,待整改)"),
+    LocalDifference("000501001001", "310000", "promised_days", 1, "上海企业开办“一日办结”",
+                    "《上海市优化营商环境条例》第十三条", "上海市政务服务办公室"),
+    LocalDifference("000501007001", "340104", "promised_days", 5,
+                    "蜀山区食品经营许可承诺5个工作日办结",
+                    "《安徽省优化营商环境条例》第二十六条", "安徽省数据资源管理局"),
+    LocalDifference("000302004003", "310115", "fees", (),
+                    "浦东新区对居住证换领补领免收工本费(地方减免政策)",
+                    "《上海市居住证管理办法》第三十一条", "上海市政务服务办公室"),
+    LocalDifference("001101001000", "330100", "promised_days", 5,
+                    "杭州“多规合一”审批提速,承诺5个工作日",
+                    "《浙江省优化营商环境条例》第三十条", "浙江省大数据发展管理局"),
+    LocalDifference("000402001002", "320100", "online_depth", 4,
+                    "南京驾驶证补证全程网办,邮政寄递,无需到现场",
+                    "《江苏省优化营商环境条例》第四十一条", "江苏省政务服务管理办公室"),
+    LocalDifference("000402001002", "320100", "visits", 0, "南京驾驶证补证零跑动",
+                    "《江苏省优化营商环境条例》第四十一条", "江苏省政务服务管理办公室"),
+    LocalDifference("000204006000", "510104", "add_material", "labour_contract",
+                    "锦江区额外要求提交劳动合同(与标准不一致,待规范)"),
+    LocalDifference("001001001000", "500000", "add_material", "quality_supervision",
+                    "重庆要求同时提交工程质量安全监督登记表",
+                    "《重庆市建设工程质量管理条例》第二十一条", "重庆市政府办公厅"),
 )
 
-
-def _variance(rule: tuple[str, str, str, Any, str]) -> dict[str, Any]:
-    code, region, element, local, reason = rule
-    item = ITEMS_BY_CODE[code]
-    standard: Any = {
-        "promised_days": item.promised_days, "fees": _fee_text(item.fees), "visits": item.visits,
-        "online_depth": item.depth, "add_material": None,
-        "drop_material": MATERIALS[local][0] if element == "drop_material" else None,
-    }[element]
-    shown = {"add_material": lambda: MATERIALS[local][0], "drop_material": lambda: None,
-             "fees": lambda: _fee_text(local)}.get(element, lambda: local)()
-    return {"basic_code": code, "item_name": item.name, "region_code": region,
-            "element": element, "standard": standard, "local": shown, "reason": reason}
-
-
-def _fee_text(keys: tuple[str, ...]) -> list[str]:
-    return [f"{FEES[k][0]} {FEES[k][1]}元" for k in keys]
-
-
-DEMO_VARIANCES: list[dict[str, Any]] = [_variance(rule) for rule in VARIANCE_RULES]
 
 # ---------------------------------------------------------------- builders
 
@@ -1339,8 +1361,18 @@ def build_guide(item: ItemSpec, region: DemoRegion) -> dict[str, Any]:
     }
 
 
-def apply_variance(guide: dict[str, Any], element: str, value: Any) -> None:
-    """Change one element of a guide as a VARIANCE_RULES row says."""
+def build_standard_guide(item: ItemSpec) -> dict[str, Any]:
+    """The standard guide of `item` (schemas.StandardGuide): the reference every region's
+    guide is compared with."""
+    guide = build_guide(item, CITIES[0])
+    for key in ("window_address", "window_phone", "office_hours"):
+        del guide[key]
+    guide["competent_department"] = DEPARTMENT_KINDS[item.dept][0]
+    return guide
+
+
+def apply_difference(guide: dict[str, Any], element: str, value: Any) -> None:
+    """Change one element of a guide as a LOCAL_DIFFERENCES row says."""
     if element == "promised_days":
         guide["promised_days"] = value
         guide["steps"] = build_steps(value, guide["result"]["kind"] == "licence")
@@ -1377,15 +1409,16 @@ def build_implementations(
 ) -> list[dict[str, Any]]:
     """Every item in every demo region of its tier, with local differences applied."""
     variances: dict[tuple[str, str], list[tuple[str, Any]]] = {}
-    for code, region_code, element, value, _ in VARIANCE_RULES:
-        variances.setdefault((code, region_code), []).append((element, value))
+    for rule in LOCAL_DIFFERENCES:
+        variances.setdefault((rule.basic_code, rule.region_code), []).append(
+            (rule.element, rule.value))
     out = []
     for item in ITEMS:
         for region in _places(item.tier):
             dept = departments[(region.code, item.dept)]
             guide = build_guide(item, region)
             for element, value in variances.get((item.basic_code, region.code), []):
-                apply_variance(guide, element, value)
+                apply_difference(guide, element, value)
             out.append({
                 "basic_code": item.basic_code,
                 "department_credit_code": dept["credit_code"],

@@ -39,7 +39,7 @@ from tongban.catalog.schemas import (
     ImportReport,
     ItemIn,
 )
-from tongban.errors import DomainError, Forbidden, InvalidInput
+from tongban.errors import Conflict, DomainError, Forbidden, InvalidInput
 from tongban.identity.actor import Actor
 
 SECTIONS = ("departments", "items", "implementations")
@@ -425,6 +425,8 @@ def import_document(*, db_session: Session, doc: dict[str, Any] | bytes, actor: 
     """Import a catalog document (a JSON object, or .xlsx bytes): all of it, or nothing."""
     read_errors: list[ImportErrorRow] = []
     locator: Locator
+    if isinstance(doc, dict) and _too_deep(doc):
+        raise _nested_too_deep()
     if isinstance(doc, bytes | bytearray):
         parsed, locator, read_errors = read_xlsx(bytes(doc))
         source = "xlsx"
@@ -506,13 +508,47 @@ def read_file(path: Any) -> dict[str, Any] | bytes:
         return p.read_bytes()
     if p.suffix.lower() != ".json":
         raise InvalidInput(f"只支持 .json 和 .xlsx / only .json and .xlsx files: {p.name}")
+    return parse_json(p.read_bytes())
+
+
+# A catalog document is a few levels deep (sections, rows, guide, materials, a form schema):
+# anything far deeper is refused before it is walked (a 50,000-deep import was a 500).
+MAX_DEPTH = 40
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """A JSON catalog document; InvalidInput when it is not JSON, not an object or nested
+    deeper than MAX_DEPTH."""
     try:
-        value = json.loads(p.read_text(encoding="utf-8"))
+        value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"JSON 无效 / invalid JSON: {exc.msg} (line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("JSON 无效 / invalid JSON: not UTF-8") from None
+    except RecursionError:
+        value = None  # deeper than the parser goes
+    if value is None or _too_deep(value):
+        raise _nested_too_deep()
     if not isinstance(value, dict):
         raise InvalidInput("导入文件应为 JSON 对象 / the document must be a JSON object")
     return value
+
+
+def _nested_too_deep() -> InvalidInput:
+    return InvalidInput(f"JSON 嵌套超过 {MAX_DEPTH} 层 / the document is nested deeper than "
+                        f"{MAX_DEPTH} levels", code="too_deep")
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether a parsed JSON value nests more than MAX_DEPTH levels (without recursion)."""
+    level: list[Any] = [value]
+    for _ in range(MAX_DEPTH + 1):
+        level = [child for node in level
+                 for child in (node.values() if isinstance(node, dict) else
+                               node if isinstance(node, list) else ())]
+        if not level:
+            return False
+    return True
 
 
 # ================================================================ export
@@ -529,6 +565,19 @@ def _exported_version(db_session: Session, impl: Implementation
     return latest, False
 
 
+def _exported_item(item: ServiceItem) -> dict[str, Any]:
+    """An item as the document carries it; a row written before its rules were checked on
+    write (an empty use_levels) is named with what to fix, never a bare server error."""
+    try:
+        return ItemIn.model_validate(item, from_attributes=True).model_dump(mode="json")
+    except ValidationError as exc:
+        fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+        raise Conflict(f"事项 {item.basic_code} 的数据不完整,无法导出:{', '.join(fields)} / "
+                       f"item {item.basic_code} cannot be exported until {', '.join(fields)} "
+                       f"is fixed (PATCH /items/{item.basic_code})", code="item_invalid",
+                       details={"basic_code": item.basic_code, "fields": fields}) from None
+
+
 def build_document(*, db_session: Session) -> dict[str, Any]:
     """The whole catalog as an exchange document (regions excepted: they are shipped)."""
     departments = db_session.scalars(select(Department).order_by(Department.credit_code))
@@ -539,8 +588,7 @@ def build_document(*, db_session: Session) -> dict[str, Any]:
         "format": FORMAT,
         "departments": [DepartmentIn.model_validate(d, from_attributes=True).model_dump(
             mode="json") for d in departments],
-        "items": [ItemIn.model_validate(i, from_attributes=True).model_dump(mode="json")
-                  for i in items],
+        "items": [_exported_item(i) for i in items],
         "implementations": [],
     }
     for impl in impls:

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 from sqlalchemy.orm.attributes import get_history
 
@@ -205,6 +205,122 @@ class SearchToken(Base):
     doc: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
     __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class StandardGuideVersion(IdMixin, CreatedMixin, Base):
+    """One version of a standard item's reference guide (schemas.StandardGuide); appended,
+    never edited, so a diff can say which standard it compared with."""
+
+    __tablename__ = "catalog_standard_guides"
+
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("catalog_items.id"), index=True)
+    version: Mapped[int]
+    guide: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_by: Mapped[uuid.UUID | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("item_id", "version"),)
+
+
+class VarianceState(StrEnum):
+    proposed = "proposed"
+    approved = "approved"
+    rejected = "rejected"
+    revoked = "revoked"
+
+
+class Variance(IdMixin, CreatedMixin, Base):
+    """统异弹性空间: a region's declared difference from the standard guide of an item.
+
+    `key` names the difference exactly as the diff does (e.g. `time_limit.promised_days`,
+    `materials.extra:房屋租赁登记备案证明`) and `local_value` is the value declared: a
+    declaration covers a difference only while the region's guide still has that value.
+    Only an approved declaration counts; the approver is never the proposer.
+    """
+
+    __tablename__ = "catalog_variances"
+
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("catalog_items.id"), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("catalog_regions.code"), index=True)
+    element: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(200))
+    standard_value: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    local_value: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default=VarianceState.proposed)
+    proposed_by: Mapped[uuid.UUID | None]
+    proposed_by_name: Mapped[str] = mapped_column(String(200), default="")
+    approver: Mapped[str] = mapped_column(String(200), default="")
+    approved_by: Mapped[uuid.UUID | None]
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_catalog_variances_item_region", "item_id", "region_code"),)
+
+
+class AlignmentBatch(IdMixin, CreatedMixin, Base):
+    """One imported local item list (地方事项清单) of a region, matched on import."""
+
+    __tablename__ = "catalog_alignment_batches"
+
+    region_code: Mapped[str] = mapped_column(ForeignKey("catalog_regions.code"), index=True)
+    source_name: Mapped[str] = mapped_column(String(200), default="")
+    line_count: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[uuid.UUID | None]
+    created_by_name: Mapped[str] = mapped_column(String(200), default="")
+
+
+class LineStatus(StrEnum):
+    matched = "matched"  # confident: best above the bar with a clear margin
+    review = "review"  # low confidence or low margin: a person decides
+    confirmed = "confirmed"  # a reviewer accepted the suggestion
+    corrected = "corrected"  # a reviewer chose another item
+    unmatched = "unmatched"  # a reviewer says the standard catalog has no such item
+
+
+class AlignmentLine(IdMixin, Base):
+    """One line of a local list with the matcher's suggestion and the reviewer's word."""
+
+    __tablename__ = "catalog_alignment_lines"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_alignment_batches.id"), index=True)
+    row: Mapped[int]
+    local_code: Mapped[str] = mapped_column(String(60), default="")
+    name: Mapped[str] = mapped_column(String(300))
+    department: Mapped[str] = mapped_column(String(200), default="")
+    item_type: Mapped[str] = mapped_column(String(20), default="")
+    materials: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    legal_days: Mapped[int | None]
+    promised_days: Mapped[int | None]
+    suggested_item_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("catalog_items.id"))
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    margin: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    runners_up: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    decided_item_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("catalog_items.id"))
+    decided_by: Mapped[uuid.UUID | None]
+    decided_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("batch_id", "row"),)
+
+
+class AlignmentLink(IdMixin, CreatedMixin, Base):
+    """A reviewer's decision kept as training data: this local name (and department)
+    means this standard item. The matcher learns aliases, word substitutions and
+    department associations from these rows, and from nothing else."""
+
+    __tablename__ = "catalog_alignment_links"
+
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("catalog_items.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(12))
+    local_name: Mapped[str] = mapped_column(String(300))
+    department: Mapped[str] = mapped_column(String(200), default="")
+    line_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("catalog_alignment_lines.id"), unique=True)
+    corrected: Mapped[bool] = mapped_column(default=False)
 
 
 # Once a version leaves `draft`, only its state may move on (published -> superseded or

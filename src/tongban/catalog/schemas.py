@@ -26,7 +26,7 @@ from tongban.catalog.models import ItemType
 from tongban.identity.ids import IdentifierError, validate_uscc
 
 BASIC_CODE_RE = re.compile(r"^[0-9A-Z]{12}$")
-REGION_CODE_RE = re.compile(r"^(\d{6}|\d{9}|\d{12})$")
+REGION_CODE_RE = re.compile(r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
 FORMAT = "tongban-catalog/1"
 
 
@@ -148,7 +148,7 @@ class Fee(_Strict):
     def _no_floats(cls, value: Any) -> Any:
         if isinstance(value, float):
             raise ValueError("金额应为十进制字符串,如 \"10.50\" / amount must be a decimal string")
-        if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d{1,2})?", value.strip()):
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", value.strip()):
             raise ValueError(
                 "金额应为非负十进制字符串,最多两位小数 / amount must be a non-negative "
                 "decimal string with at most 2 decimals"
@@ -174,8 +174,9 @@ class Result(_Strict):
         return value
 
 
-class Guide(_Strict):
-    """办事指南: every element an applicant needs, validated as one whole."""
+class GuideElements(_Strict):
+    """The elements every guide shares with its standard (the six elements of 三级六同,
+    conditions and applicant types), validated as one whole."""
 
     item_kind: ItemKind
     applicant_types: list[ApplicantType] = Field(min_length=1)
@@ -192,9 +193,6 @@ class Guide(_Strict):
     special_procedures: list[str] = Field(default_factory=list)
     legal_basis: str = ""
     result: Result
-    window_address: str = ""
-    window_phone: str = ""
-    office_hours: str = ""
 
     @field_validator("applicant_types", "handling_forms", "cross_region_modes")
     @classmethod
@@ -233,6 +231,22 @@ class Guide(_Strict):
                 "全程网办要求网上办理深度为4 / fully_online needs online_depth 4"
             )
         return value
+
+
+class Guide(GuideElements):
+    """办事指南: every element an applicant needs, validated as one whole."""
+
+    window_address: str = ""
+    window_phone: str = ""
+    office_hours: str = ""
+
+
+class StandardGuide(GuideElements):
+    """标准办事指南 of a standard item: the reference values every region's guide is
+    compared with (docs/standardisation.md). `competent_department` (主管部门) names the
+    kind of body that handles it, e.g. 住房公积金管理中心; alignment blocks on it."""
+
+    competent_department: str = Field(default="", max_length=100)
 
 
 # ---------------------------------------------------------------- regions
@@ -342,6 +356,10 @@ class ItemUpdate(_Strict):
     @field_validator("use_levels")
     @classmethod
     def _levels(cls, value: list[int] | None) -> list[int] | None:
+        """An item is exercised at some level: `[]` is refused here (it would break the
+        exchange document, which requires one), leaving it out keeps the levels."""
+        if value is not None and not value:
+            raise ValueError("行使层级至少一项 / use_levels must name at least one level")
         return None if value is None else _check_use_levels(value)
 
 

@@ -343,6 +343,8 @@ def update_item(*, db_session: Session, actor: Actor, basic_code: str,
     """Change a standard item's description; search entries follow its new name."""
     authorise_standard(actor=actor)
     item = get_item_by_code(db_session=db_session, basic_code=basic_code)
+    if data.use_levels is not None:
+        _check_levels_in_use(db_session, item, data.use_levels)
     before = ItemOut.model_validate(item).model_dump(mode="json")
     for field, value in data.model_dump(mode="json", exclude_unset=True).items():
         if value is not None:
@@ -359,8 +361,46 @@ def update_item(*, db_session: Session, actor: Actor, basic_code: str,
     return item
 
 
+def _check_levels_in_use(db_session: Session, item: ServiceItem, levels: list[int]) -> None:
+    """The item's implementations stay at one of its levels (the level is the 19th
+    character of their code): dropping a level one of them uses is refused, 409."""
+    codes = db_session.scalars(select(Implementation.implementation_code).where(
+        Implementation.item_id == item.id).order_by(Implementation.implementation_code))
+    stranded = [code for code in codes if int(code[18]) not in levels]
+    if stranded:
+        raise Conflict(f"仍有实施清单在层级 {sorted({int(c[18]) for c in stranded})} 实施,"
+                       f"不能删去该层级 / implementations of this item are at a level left "
+                       f"out of use_levels", code="levels_in_use",
+                       details={"use_levels": levels, "implementations": stranded[:50]})
+
+
 def _item_by_code(db_session: Session, basic_code: str) -> ServiceItem | None:
     return db_session.scalar(select(ServiceItem).where(ServiceItem.basic_code == basic_code))
+
+
+def names_of(*, db_session: Session, kind: str, keys: Iterable[str]) -> dict[str, str]:
+    """Names of many regions (codes), departments (ids as text) or items (basic codes) in
+    one query: report labels. Unknown keys are left out."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    stmt: Any
+    if kind == "region":
+        stmt = select(Region.code, Region.name).where(Region.code.in_(wanted))
+    elif kind == "department":
+        ids = []
+        for key in wanted:
+            try:
+                ids.append(uuid.UUID(key))
+            except ValueError:
+                continue
+        stmt = select(Department.id, Department.name).where(Department.id.in_(ids))
+    elif kind == "item":
+        stmt = select(ServiceItem.basic_code, ServiceItem.name).where(
+            ServiceItem.basic_code.in_(wanted))
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return {str(key): name for key, name in db_session.execute(stmt)}
 
 
 def get_item_by_code(*, db_session: Session, basic_code: str) -> ServiceItem:
@@ -378,6 +418,7 @@ def list_items(*, db_session: Session, q: str | None = None, item_type: str | No
                limit: int = 20, cursor: str | None = None
                ) -> tuple[list[ServiceItem], str | None]:
     """Standard items, searched by Chinese, pinyin or initials, best match first."""
+    search_sql.check_query(q)
     search_sql.check_limit(limit)
     offset = search_sql.decode_cursor(cursor)
     stmt = search_sql.items_query(q=q, item_type=item_type).offset(offset).limit(limit + 1)
@@ -747,6 +788,7 @@ def search(*, db_session: Session, q: str | None, region_code: str | None = None
            applicant_type: str | None = None, limit: int = 20,
            cursor: str | None = None) -> SearchPage:
     """Published implementations matching Chinese, pinyin or initials, best first."""
+    search_sql.check_query(q)
     search_sql.check_limit(limit)
     offset = search_sql.decode_cursor(cursor)
     if region_code:
