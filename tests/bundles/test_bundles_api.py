@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tests.bundles.conftest import GOOD, BundleWorld
 from tests.cases.conftest import PDF
+from tests.conftest import use_node
 from tongban.config import Settings
 
 API = "/api/v1"
@@ -118,7 +119,7 @@ def test_cli_lists_and_shows_bundles(
     from tongban.config import get_settings
 
     bw.define("XS", PARALLEL)
-    monkeypatch.setenv("TONGBAN_DATABASE_URL", settings.database_url)
+    use_node(monkeypatch, settings)
     get_settings.cache_clear()
     try:
         runner = CliRunner()

@@ -4,6 +4,7 @@ the overall limit, and bad input that writes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -438,4 +439,65 @@ def test_two_departments_approving_at_once_still_decide_the_bundle(bw: BundleWor
     bw.db.commit()
     thread.join(timeout=30)
     assert not thread.is_alive() and errors == []
+    assert bw.reload(bundle).state == "approved"
+
+
+def test_two_departments_approving_in_the_same_instant_do_not_deadlock(
+        bw: BundleWorld) -> None:
+    """Two real transactions, each held at a barrier just after it wrote its own task
+    (where, locking task first and bundle second, each would wait for the other's task:
+    a deadlock PostgreSQL breaks by failing one). Locking the bundle first, the second
+    waits at the bundle until the first commits, and both approvals stand."""
+    import threading
+
+    from sqlalchemy import event
+
+    from tongban.db import make_engine, make_sessionmaker
+    from tongban.node.keyring import keyring
+
+    if bw.db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs concurrent writers")
+    bw.define("XD", ["birth_cert", "birth_reg"])
+    bundle = bw.apply("XD")
+    bw.share(bundle)
+    tasks = bw.tasks(bundle)
+    for task in tasks.values():
+        bw.act("clerk", task, "accept")
+    bw.db.commit()
+    engine = make_engine(bw.db.get_bind().url.render_as_string(hide_password=False),
+                         pool_size=2, lock_timeout_ms=20_000, keys=keyring(bw.settings))
+    barrier = threading.Barrier(2)
+    held = threading.local()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def wait_after_own_write(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE CASES") and \
+                not getattr(held, "waited", False):
+            held.waited = True
+            # the other one is here too (old order), or queued behind us at the bundle
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=3)
+
+    errors: list[BaseException] = []
+
+    def approve(department: str, member: str) -> None:
+        with make_sessionmaker(engine)() as session:
+            try:
+                cases.act(db_session=session, settings=bw.settings, actor=bw[department],
+                          case_number=tasks[member].number, action="approve",
+                          now=at(2026, 9, 23))
+                session.commit()
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=approve, args=("health", "birth_cert")),
+               threading.Thread(target=approve, args=("police", "birth_reg"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    engine.dispose()
+    assert errors == [], errors
+    bw.db.expire_all()
+    assert {bw.reload(t).state for t in tasks.values()} == {"approved"}
     assert bw.reload(bundle).state == "approved"

@@ -146,8 +146,8 @@ class World:
         )
 
     def complete(self, case: Case, when: datetime | None = None) -> None:
-        """Upload every required material."""
-        for code in ("FORM", "PREMISES"):
+        """Upload every required material (the ID card's scan: no e-licence is held)."""
+        for code in ("ID", "FORM", "PREMISES"):
             self.upload(case, code, when=when)
 
     def events(self, case: Case) -> list[CaseEvent]:

@@ -55,7 +55,7 @@ def test_apply_upload_accept_and_decide_over_http(
     assert _apply(client, world, tokens["applicant"],
                   idempotency_key="http-1").json()["id"] == case["id"]
 
-    for code in ("FORM", "PREMISES"):
+    for code in ("ID", "FORM", "PREMISES"):
         up = _upload(client, number, code, tokens["applicant"])
         assert up.status_code == 201, up.text
     material = up.json()
@@ -207,7 +207,7 @@ def test_list_rows_encode_exactly_as_the_case_summary_schema(
     aware datetimes, dates, nulls, labels) for cases with and without due dates."""
     numbers = [_apply(client, world, tokens["applicant"]).json()["number"] for _ in range(3)]
     for number in numbers[:2]:
-        for code in ("FORM", "PREMISES"):
+        for code in ("ID", "FORM", "PREMISES"):
             assert _upload(client, number, code, tokens["applicant"]).status_code == 201
     assert _act(client, numbers[0], "accept", tokens["clerk"]).status_code == 200
     assert _act(client, numbers[1], "accept", tokens["clerk"]).status_code == 200

@@ -12,6 +12,7 @@ from tests.cases.conftest import World, at
 from tongban.cases import service
 from tongban.cases.models import Case, CaseEvent
 from tongban.catalog import service as catalog
+from tongban.node.root import wiring
 
 
 @pytest.fixture
@@ -21,9 +22,8 @@ def hooks() -> Iterator[list[Any]]:
     def hook(*, db_session: Any, settings: Any, case: Case, event: CaseEvent) -> None:
         seen.append((case.number, event.action, event.to_state))
 
-    service.AFTER_TRANSITION.append(hook)
-    yield seen
-    service.AFTER_TRANSITION.remove(hook)
+    with wiring().transition_hooks.added("test.seen", hook):
+        yield seen
 
 
 def test_a_bundle_case_owns_task_cases(world: World) -> None:

@@ -88,7 +88,7 @@ def test_a_status_edited_outside_the_log_is_named(world: World) -> None:
 
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, world: World) -> Iterator[None]:
-    for name in ("database_url", "var_dir", "data_key", "index_key"):
+    for name in ("database_url", "var_dir", "data_key", "index_key", "csrf_key", "node_key"):
         monkeypatch.setenv(f"TONGBAN_{name.upper()}", str(getattr(world.settings, name)))
     get_settings.cache_clear()
     yield

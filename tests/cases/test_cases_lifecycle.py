@@ -21,6 +21,7 @@ def test_full_lifecycle_from_online_application_to_delivery(world: World) -> Non
     case = w.submit(channel="online", when=at(2026, 9, 21, 9))
     assert case.state == "pre_review"
     assert case.number.startswith("51010420260921") and len(case.number) == 20
+    w.upload(case, "ID", when=at(2026, 9, 21, 9))
     w.upload(case, "FORM", when=at(2026, 9, 21, 9))
 
     w.act("clerk", case, "request_supplement", when=at(2026, 9, 22),
@@ -70,7 +71,8 @@ def test_full_lifecycle_from_online_application_to_delivery(world: World) -> Non
                        "start_special_procedure", "end_special_procedure", "extend",
                        "record_payment", "approve", "deliver"]
     assert [e.seq for e in w.events(case)] == list(range(1, 11))
-    assert w.ledger_kinds(case) == ["case.accept", "case.extend", "case.approve"]
+    # every step is logged (the state it leaves is bound by the log), the legal acts too
+    assert w.ledger_kinds(case) == [f"case.{action}" for action in actions]
     pause = w.db.scalar(select(Pause).where(Pause.case_id == case.id))
     assert pause is not None and pause.kind == "expert_review" and pause.working_days == 3
     assert w.db.scalar(select(Payment).where(Payment.case_id == case.id)) is not None
@@ -95,12 +97,13 @@ def test_supplement_after_acceptance_pauses_the_clock(world: World) -> None:
 
 
 def test_accept_requires_every_required_material(world: World) -> None:
+    """Whatever its source: the ID card (an e-licence source, none held) counts too."""
     case = world.submit()
     world.upload(case, "FORM")
     with pytest.raises(Conflict) as exc:
         world.act("clerk", case, "accept")
     assert exc.value.code == "materials_missing"
-    assert exc.value.details == {"missing": ["PREMISES"]}
+    assert exc.value.details == {"missing": ["ID", "PREMISES"]}
 
 
 def test_accept_with_deficiency_only_on_materials_the_guide_allows(world: World) -> None:
@@ -114,6 +117,7 @@ def test_accept_with_deficiency_only_on_materials_the_guide_allows(world: World)
     with pytest.raises(Conflict):  # FORM is missing too and may not be deficient
         w.act("clerk", case, "accept_with_deficiency", deficient_materials=["PREMISES"],
               promise_date="2026-10-09")
+    w.upload(case, "ID")
     w.upload(case, "FORM")
     w.act("clerk", case, "accept_with_deficiency", deficient_materials=["PREMISES"],
           promise_date="2026-10-09")
@@ -140,7 +144,8 @@ def test_approval_on_commitment_is_confirmed_by_verification(world: World) -> No
     assert case.state == "approved_on_commitment" and case.delivered_at is not None
     w.act("reviewer", case, "confirm_commitment", when=at(2026, 10, 20))
     assert case.state == "approved" and case.decision == "approved"
-    assert w.ledger_kinds(case) == ["case.accept_on_commitment", "case.confirm_commitment"]
+    assert w.ledger_kinds(case) == ["case.submit", "case.accept_on_commitment",
+                                    "case.deliver", "case.confirm_commitment"]
 
 
 def test_approval_on_commitment_is_revoked_when_the_commitment_was_false(world: World
@@ -168,7 +173,7 @@ def test_an_immediate_item_is_decided_at_acceptance(world: World) -> None:
     assert case.state == "approved" and case.decision == "approved"
     assert case.accepted_at == case.decided_at
     assert case.promised_due_date == date(2026, 9, 22)
-    assert w.ledger_kinds(case) == ["case.accept"]
+    assert w.ledger_kinds(case) == ["case.submit", "case.accept"]
 
 
 def test_a_second_decision_is_refused_with_the_allowed_actions(world: World) -> None:
@@ -205,7 +210,8 @@ def test_termination_needs_staff_and_a_reason(world: World) -> None:
     with pytest.raises(InvalidInput):
         w.act("clerk", case, "terminate")
     w.act("clerk", case, "terminate", reason="申请人死亡")
-    assert case.state == "terminated" and w.ledger_kinds(case) == ["case.terminate"]
+    assert case.state == "terminated"
+    assert w.ledger_kinds(case) == ["case.submit", "case.terminate"]
 
 
 def test_refusal_records_reasons_and_a_ledger_entry_without_personal_text(world: World
@@ -215,7 +221,7 @@ def test_refusal_records_reasons_and_a_ledger_entry_without_personal_text(world:
     reason = "不属于本机关职权范围"
     w.act("clerk", case, "refuse", reason=reason)
     assert case.state == "refused" and case.decision == "refused"
-    assert w.ledger_kinds(case) == ["case.refuse"]
+    assert w.ledger_kinds(case) == ["case.submit", "case.refuse"]
     entry = w.db.scalar(select(OutboxMessage).where(OutboxMessage.kind == "case.refuse"))
     assert entry is not None and reason not in json.dumps(entry.payload, ensure_ascii=False)
     assert entry.payload["reason_sha256"] == hashlib.sha256(rfc8785.dumps(reason)).hexdigest()

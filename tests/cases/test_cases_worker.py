@@ -29,7 +29,7 @@ def test_no_supplement_notice_within_five_working_days_means_accepted_from_recei
     last = w.events(case)[-1]
     assert (last.action, last.actor_role, last.actor_name) == ("deem_accept", "system", "system")
     assert "2026-09-29" in (last.reason or "")
-    assert w.ledger_kinds(case) == ["case.deem_accept"]
+    assert w.ledger_kinds(case) == ["case.submit", "case.deem_accept"]
     # accepted from receipt: 10 working days from 21 Sep
     assert case.promised_due_date == date(2026, 10, 12)
     assert _run(w, (2026, 10, 1)).deemed_accepted == 0  # idempotent
@@ -80,6 +80,7 @@ def test_the_yellow_threshold_is_a_setting(world: World, settings: Settings) -> 
 def test_a_missed_deficiency_promise_raises_a_warning(world: World) -> None:
     w = world
     case = w.submit(when=at(2026, 9, 21, 9))
+    w.upload(case, "ID")
     w.upload(case, "FORM")
     w.act("clerk", case, "accept_with_deficiency", when=at(2026, 9, 22),
           deficient_materials=["PREMISES"], promise_date="2026-09-30")
@@ -94,6 +95,7 @@ def test_a_missed_deficiency_promise_raises_a_warning(world: World) -> None:
 def test_a_missed_deficiency_promise_can_terminate_the_case(world: World) -> None:
     w = world
     case = w.submit(when=at(2026, 9, 21, 9))
+    w.upload(case, "ID")
     w.upload(case, "FORM")
     w.act("clerk", case, "accept_with_deficiency", when=at(2026, 9, 22),
           deficient_materials=["PREMISES"], promise_date="2026-09-30")

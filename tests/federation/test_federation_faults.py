@@ -24,6 +24,7 @@ from tongban.cases.models import Case, CaseEvent
 from tongban.db import make_engine, make_sessionmaker
 from tongban.federation import demo
 from tongban.federation.models import CaseLink, InboxEnvelope
+from tongban.node.keyring import keyring
 
 pytestmark = pytest.mark.slow
 API = "/api/v1"
@@ -63,7 +64,8 @@ class Cluster:
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     def query(self, region: str, fn: Callable[[Any], Any]) -> Any:
-        engine = make_engine(self.specs[region].settings.database_url)
+        settings = self.specs[region].settings
+        engine = make_engine(settings.database_url, keys=keyring(settings))
         try:
             with make_sessionmaker(engine)() as session:
                 return fn(session)

@@ -66,6 +66,22 @@ def handling_case(node: Node, number: str) -> Case:
         return cases.get_case(db_session=s, case_number=number)
 
 
+def complete(node: Node, number: str, data: bytes = PDF) -> None:
+    """The handling window scans every required material the case still lacks (the ID
+    card and shared data too: nothing is fetched for them yet), each as the file `data`."""
+    with node.session() as s:
+        case = cases.get_case(db_session=s, case_number=number)
+        guide, _ = cases.guide_of(db_session=s, case=case)
+        have = {m.material_code for m in s.scalars(select(CaseMaterial).where(
+            CaseMaterial.case_id == case.id, CaseMaterial.superseded_by.is_(None)))}
+        for material in guide["materials"]:
+            if material.get("required", True) and material["code"] not in have:
+                cases.attach_material(db_session=s, settings=node.settings,
+                                      actor=node.actors["clerk"], case_number=number,
+                                      material_code=material["code"],
+                                      filename=f"{material['code']}.pdf", data=data)
+
+
 def act(node: Node, number: str, who: str, action: str, reason: str | None = None,
         **data: Any) -> None:
     with node.session() as s:
@@ -108,8 +124,9 @@ def test_fully_online_the_case_lives_at_the_handler_and_the_applicant_follows_it
     assert seen["state"] == "pre_review" and number.startswith("310000")
     case = handling_case(fed.sh, number)
     assert case.receiving_region_code == "510000" and case.channel == "online"
-    for who, action in (("clerk", "pre_review_pass"), ("clerk", "accept"),
-                        ("reviewer", "approve")):
+    act(fed.sh, number, "clerk", "pre_review_pass")
+    complete(fed.sh, number)
+    for who, action in (("clerk", "accept"), ("reviewer", "approve")):
         act(fed.sh, number, who, action)
     act(fed.sh, number, "clerk", "deliver", method="post", tracking_number="SF1234567890")
     fed.pump()
@@ -147,6 +164,7 @@ def test_receive_and_forward_the_window_checks_the_handler_decides_the_window_de
     received = [e for e in _events(fed.sh, number) if e.action == "federation_received"]
     assert received and received[0].data["checks"]["note"] == "核验身份证原件"
     assert received[0].data["materials"][0]["sha256"] == material
+    complete(fed.sh, number)
     act(fed.sh, number, "clerk", "accept")
     act(fed.sh, number, "reviewer", "approve")
     fed.pump()
@@ -205,11 +223,7 @@ def test_joint_handling_completes_when_every_node_has_approved(
 def _decide(node: Node, number: str, decision: str = "approve") -> None:
     """Pre-review, accept (every upload supplied by a clerk) and decide."""
     act(node, number, "clerk", "pre_review_pass")
-    case = handling_case(node, number)
-    with node.session() as s:
-        cases.attach_material(db_session=s, settings=node.settings, actor=node.actors["clerk"],
-                              case_number=case.number, material_code="application_form",
-                              filename="form.pdf", data=PDF)
+    complete(node, number)
     act(node, number, "clerk", "accept")
     act(node, number, "reviewer", decision, reason="不符合条件" if decision == "deny" else None)
 

@@ -25,6 +25,7 @@ from tongban.db import new_id, utcnow
 from tongban.federation import envelopes, service
 from tongban.federation.models import InboxEnvelope, Rejection
 from tongban.licences import keys as licence_keys
+from tongban.licences import signing
 from tongban.licences.signing import b64url
 
 STRANGER = Ed25519PrivateKey.generate()
@@ -112,8 +113,15 @@ def _other_signature(f: Forge) -> bytes:
 
 
 def _truncate_signature(f: Forge) -> bytes:
-    token = f.good().decode()
-    return token[:-4].encode()
+    """A well-formed but short signature: three bytes fewer, in canonical base64url."""
+    head, body, sig = f.good().decode().split(".")
+    return f"{head}.{body}.{signing.b64url(signing.b64url_decode(sig)[:-3])}".encode()
+
+
+def _cut_signature_text(f: Forge) -> bytes:
+    """Four characters cut off the signature's text: its last character then carries
+    bits no encoder writes (Python's lenient decoder used to accept it)."""
+    return f.good()[:-4]
 
 
 def _truncate_payload(f: Forge) -> bytes:
@@ -161,6 +169,7 @@ CASES: list[tuple[str, Build, int, str]] = [
     ("bad base64 in payload", lambda f: _swap_part(f.good(), 1, "ab+c/d=="), 400, "malformed"),
     ("truncated payload", _truncate_payload, 400, "bad_json"),
     ("truncated signature", _truncate_signature, 403, "bad_signature"),
+    ("signature text cut mid-character", _cut_signature_text, 400, "malformed"),
     ("oversize body", _oversize, 413, "too_large"),
     ("oversize garbage", lambda f: b"a" * (LIMIT + 1), 413, "too_large"),
     # the JWS header
@@ -241,7 +250,7 @@ REPLAYS: list[tuple[str, Callable[[Federation, Forge], bytes], int, str]] = [
 
 def _rejections(fed: Federation, body: bytes) -> list[Rejection]:
     """Rejections logged for `body` (an oversize body is hashed as far as it was read)."""
-    digest = hashlib.sha256(body[: service.LIMITS.max_envelope_bytes + 1]).hexdigest()
+    digest = hashlib.sha256(body[: service.envelope_limit(fed.sh.settings) + 1]).hexdigest()
     with fed.sh.read() as s:
         return list(s.scalars(select(Rejection).where(Rejection.body_sha256 == digest)))
 

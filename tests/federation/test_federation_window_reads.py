@@ -15,6 +15,7 @@ from tests.federation.test_federation_modes import (
     PDF,
     act,
     code_of,
+    complete,
     form,
     view,
 )
@@ -81,6 +82,7 @@ def test_a_forwarded_case_is_ready_to_deliver_only_between_decision_and_delivery
     assert fed.sc.count(ForwardedCaseEvent, ForwardedCaseEvent.forwarded_case_id
                         == uuid.UUID(fc["id"])) == events
 
+    complete(fed.sh, fc["remote_case_number"])
     act(fed.sh, fc["remote_case_number"], "clerk", "accept")
     act(fed.sh, fc["remote_case_number"], "reviewer", "approve")
     fed.pump()
@@ -127,6 +129,7 @@ def test_staff_see_forwarded_cases_only_when_their_scope_covers_the_node(
 def test_result_records_follow_the_home_region_of_their_person(fed: Federation) -> None:
     fc = _received(fed)
     number = fc["remote_case_number"]
+    complete(fed.sh, number)
     act(fed.sh, number, "clerk", "accept")
     act(fed.sh, number, "reviewer", "approve")
     fed.pump()

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from tests.pii_scan import raw_file_bytes
 from tongban.audit.models import AuditEntry
 from tongban.db import utcnow
 from tongban.identity.deps import SESSION_COOKIE
@@ -178,8 +179,7 @@ def test_id_and_phone_numbers_are_not_stored_in_plain_text(
     assert db_session.scalar(select(func.count()).select_from(Person)) == 3
     if engine.dialect.name == "sqlite":
         path = Path(str(engine.url.database))
-        stored = path.read_bytes() + Path(f"{path}-wal").read_bytes() if Path(
-            f"{path}-wal").exists() else path.read_bytes()
+        stored = raw_file_bytes(path) + raw_file_bytes(Path(f"{path}-wal"))
     else:
         rows = db_session.execute(text(
             "SELECT row_to_json(p)::text FROM identity_people p "

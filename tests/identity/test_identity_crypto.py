@@ -11,6 +11,8 @@ import pytest
 
 from tongban.config import Settings
 from tongban.identity import crypto
+from tongban.node import keyring
+from tongban.node.registry import ConfigurationError
 
 NUMBER = "51010419900517123X"
 
@@ -73,11 +75,11 @@ def test_keyed_hash_normalises_and_depends_on_the_key(keyed: Settings, tmp_path:
 def test_missing_keys_are_generated_once_with_owner_only_access(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     blob = crypto.encrypt(settings=settings, value=NUMBER, column="c")
-    key_file = tmp_path / "var" / crypto.KEYS_FILE
+    key_file = tmp_path / "var" / keyring.DEV_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     stored = json.loads(key_file.read_text())
-    assert {"data_key", "index_key"} <= stored.keys()
-    crypto._keys.cache_clear()  # a restarted process reads the same file
+    assert {"data", "index", "csrf", "node"} <= stored.keys()
+    keyring.forget()  # a restarted process reads the same file
     assert crypto.decrypt(settings=_settings(tmp_path), blob=blob, column="c") == NUMBER
     assert json.loads(key_file.read_text()) == stored
 
@@ -85,5 +87,5 @@ def test_missing_keys_are_generated_once_with_owner_only_access(tmp_path: Path) 
 @pytest.mark.parametrize("bad", ["not base64!!", base64.urlsafe_b64encode(b"short").decode()])
 def test_malformed_keys_are_refused(tmp_path: Path, bad: str) -> None:
     settings = _settings(tmp_path, data_key=bad, index_key=bad)
-    with pytest.raises(crypto.VaultKeyError):
+    with pytest.raises(ConfigurationError, match="TONGBAN_DATA_KEY"):
         crypto.encrypt(settings=settings, value=NUMBER, column="c")

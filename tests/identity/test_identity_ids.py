@@ -4,10 +4,11 @@ stricter where the standards say so (embedded organisation code, letter-first co
 from __future__ import annotations
 
 import contextlib
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import InvalidComponent, ValidationError
@@ -24,6 +25,7 @@ from tongban.identity.ids import (
     org_code_check_char,
     parse_resident_id,
     resident_check_char,
+    today_in_china,
     uscc_check_char,
     validate_uscc,
 )
@@ -46,6 +48,7 @@ def test_resident_check_char_matches_stdnum(first17: str) -> None:
     assert resident_check_char(first17) == ric.calc_check_digit(first17 + "0")
 
 
+@settings(deadline=None)  # the first example imports stdnum's tables
 @given(known_regions, birth_dates, sequences)
 def test_well_formed_numbers_are_valid_for_both(region: str, born: date, seq: int) -> None:
     number = make_resident_id(region, born, seq)
@@ -196,3 +199,36 @@ def test_malformed_credit_codes_are_rejected(bad: str) -> None:
 def test_a_real_published_code() -> None:
     # stdnum's own doctest example, a real code.
     assert validate_uscc("91110000600037341L") == "91110000600037341L"
+
+
+@given(st.sampled_from("0BCDEFGHJKLMPQRTUWX"), st.sampled_from("129"), uscc_regions,
+       org_bodies)
+def test_a_first_character_gb_32100_never_assigns_is_refused(
+        authority: str, category: str, region: str, body: str) -> None:
+    code = make_uscc(authority, category, region, body)  # every other check passes
+    with pytest.raises(IdentifierError, match="登记管理部门"):
+        validate_uscc(code)
+
+
+def test_full_width_credit_codes_normalise_and_foreign_digits_do_not() -> None:
+    code = make_uscc("9", "1", "510104", "MA6CXK1P")
+    wide = code.translate(str.maketrans("0123456789ACKMX", "０１２３４５６７８９ＡＣＫＭＸ"))
+    assert validate_uscc(wide) == code
+    with pytest.raises(IdentifierError):
+        validate_uscc(code.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")))
+
+
+def test_a_birth_date_of_today_in_beijing_is_valid_at_every_hour() -> None:
+    for hour in range(24):  # 00:00-08:00 Beijing time is still yesterday in UTC
+        moment = datetime(2026, 3, 1, hour, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+        born_today = make_resident_id("510104", moment.date(), 123)
+        assert parse_resident_id(born_today, today=moment.date()).birth_date == moment.date()
+        tomorrow = make_resident_id("510104", moment.date() + timedelta(days=1), 123)
+        with pytest.raises(IdentifierError):
+            parse_resident_id(tomorrow, today=moment.date())
+
+
+def test_the_default_today_is_the_beijing_date() -> None:
+    beijing = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    assert today_in_china() == beijing
+    parse_resident_id(make_resident_id("510104", beijing, 123))  # valid, whatever UTC says

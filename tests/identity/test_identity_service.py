@@ -19,6 +19,7 @@ from tongban.identity import service
 from tongban.identity.actor import SYSTEM_ACTOR, Actor, Scope
 from tongban.identity.ids import make_resident_id, make_uscc
 from tongban.identity.models import Account, AgentAuthorisation, Person
+from tongban.node.root import wiring
 
 from .conftest import PASSWORD, AccountMaker
 
@@ -61,6 +62,28 @@ def test_the_same_id_number_cannot_be_registered_twice(
     with pytest.raises(Conflict) as err:
         _person(db_session, settings, name="李四")
     assert err.value.details == {"field": "id_number"}
+
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+def test_one_real_number_is_one_person_however_its_digits_are_spelt(
+    db_session: Session, settings: Settings
+) -> None:
+    person = _person(db_session, settings)
+    for spelling in (ID_CHENGDU.translate(FULL_WIDTH), f" {ID_CHENGDU.lower()} "):
+        with pytest.raises(Conflict):
+            _person(db_session, settings, number=spelling, name="李四")
+        found = service.find_person_by_id_number(db_session=db_session, settings=settings,
+                                                 id_number=spelling)
+        assert found is not None and found.id == person.id
+    for foreign in (ARABIC_INDIC, DEVANAGARI):
+        with pytest.raises(InvalidInput) as err:
+            _person(db_session, settings, number=ID_CHENGDU.translate(foreign), name="李四")
+        assert err.value.details["field"] == "id_number"
+    assert db_session.scalar(select(func.count()).select_from(Person)) == 1
 
 
 def test_unknown_id_number_finds_nobody(db_session: Session, settings: Settings) -> None:
@@ -121,16 +144,13 @@ def test_a_clerk_handling_the_case_may_reveal_across_regions(
         handled.append((person_id, case_id))
         return actor is clerk and case_id is not None
 
-    service.register_case_handler_check(handles)
-    try:
+    with wiring().case_handler_checks.added("test.handles", handles):
         with pytest.raises(Forbidden):
             service.reveal_id_number(db_session=db_session, settings=settings, actor=clerk,
                                      person_id=person.id, purpose="异地代收核验")
         number = service.reveal_id_number(db_session=db_session, settings=settings,
                                           actor=clerk, person_id=person.id,
                                           purpose="异地代收核验", case_id=person.id)
-    finally:
-        service._case_handler_checks.remove(handles)
     assert number == ID_CHENGDU
     assert handled[-1] == (person.id, person.id)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import uuid
+from datetime import date
+from pathlib import Path
 
 import pytest
 from asn1crypto import x509 as asn1_x509
@@ -16,6 +18,7 @@ from sqlalchemy import func, select
 
 from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR
+from tongban.identity.ids import make_resident_id, make_uscc
 from tongban.licences import keys, signing
 from tongban.licences import status_list as sl
 from tongban.licences.identifiers import parse_identifier
@@ -222,3 +225,70 @@ def test_the_pdf_is_sealed_with_the_certificate_on_the_trust_list(
     again = client.get(f"/api/v1/licences/{residence.identifier}/pdf", headers=person)
     assert again.content == response.content  # made once, then kept
     assert parse_identifier(residence.identifier).issuer_code == world.police.credit_code
+
+
+def test_an_identifier_alone_tells_valid_and_status_but_never_the_holder(
+        client: TestClient, world: World, issued: tuple[Licence, Licence]) -> None:
+    _, residence = issued
+    holder = residence.document["holder"]["name"]
+    for body in ({"identifier": residence.identifier},
+                 {"qr_payload": f"http://127.0.0.1:8000/verify?identifier={residence.identifier}"},
+                 {"identifier": residence.identifier,  # guessing a field is no oracle either
+                  "document": {**residence.document, "holder": {"name": "猜一个名字"}}}):
+        response = client.post("/api/v1/licences/verify", json=body)
+        data = response.json()
+        assert response.status_code == 200 and data["status"] == "01", data
+        assert data["document"] is None and data["changed_fields"] == []
+        assert holder not in response.text
+        for value in residence.fields.values():
+            if isinstance(value, str) and len(value) > 1:
+                assert value not in response.text
+    presented = client.post("/api/v1/licences/verify", json={"licence_jws": residence.jws})
+    assert presented.json()["document"]["holder"]["name"] == holder  # the holder showed it
+
+
+def test_import_checks_the_role_before_looking_anyone_up_and_has_one_404(
+        client: TestClient, world: World) -> None:
+    record = {"licence_type_code": BUSINESS_LICENCE, "identifier": str(service_identifier(world)),
+              "holder_id_number": make_resident_id("500103", date(1990, 5, 17), 282),
+              "issuer_credit_code": world.market.credit_code,
+              "fields": world.business_fields(), "issued_at": "2019-06-01T09:00:00+08:00",
+              "valid_from": "2019-06-01"}
+    nobody = {**record, "holder_id_number": make_resident_id("110101", date(1990, 3, 7), 1)}
+    unregistered = make_uscc("9", "1", "510104", "MA6CXK1P")
+    applicant = _login(client, world, "curious", ["applicant"], person_id=world.person.id)
+    known = client.post("/api/v1/licences/import", headers=applicant, json=record)
+    unknown = client.post("/api/v1/licences/import", headers=applicant, json=nobody)
+    assert known.status_code == unknown.status_code == 403  # no existence oracle
+    assert known.json() == unknown.json()
+    operator = _login(client, world, "operator2", ["operator"], scopes=[("510000", None)])
+    missing_person = client.post("/api/v1/licences/import", headers=operator, json=nobody)
+    missing_enterprise = client.post("/api/v1/licences/import", headers=operator, json={
+        **{k: v for k, v in record.items() if k != "holder_id_number"},
+        "holder_credit_code": unregistered})
+    missing_issuer = client.post("/api/v1/licences/import", headers=operator,
+                                 json={**record, "issuer_credit_code": unregistered})
+    answers = [r.json() for r in (missing_person, missing_enterprise, missing_issuer)]
+    assert all(r.status_code == 404 for r in (missing_person, missing_enterprise,
+                                              missing_issuer))
+    assert len({(a["error"], a["message"]) for a in answers}) == 1
+
+
+def test_without_the_cjk_font_the_pdf_is_a_clear_503_and_the_demo_says_what_to_install(
+        client: TestClient, world: World, issued: tuple[Licence, Licence],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tongban import cli
+    from tongban.licences import pdf
+
+    monkeypatch.setattr(pdf, "FONT_PATHS", (Path("/nonexistent/NotoSansCJK-Regular.ttc"),))
+    monkeypatch.delenv(pdf.FONT_ENV, raising=False)
+    _, residence = issued
+    person = _login(client, world, "nofont", ["applicant"], person_id=world.person.id)
+    response = client.get(f"/api/v1/licences/{residence.identifier}/pdf", headers=person)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "font_missing"
+    assert "fonts-noto-cjk" in response.json()["message"]
+    assert cli.check_fonts() is False
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and "apt-get install fonts-noto-cjk" in warning[0]
+    assert "TONGBAN_CJK_FONT" in warning[0]

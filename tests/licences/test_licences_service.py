@@ -13,6 +13,9 @@ from sqlalchemy import func, select
 from tongban.audit.models import AuditEntry
 from tongban.catalog.models import Implementation, ImplementationVersion, ServiceItem
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tongban.identity import service as identity
+from tongban.identity.actor import SYSTEM_ACTOR
+from tongban.identity.ids import make_uscc
 from tongban.licences import keys, service, signing, verify
 from tongban.licences.identifiers import make_identifier, parse_identifier
 from tongban.licences.models import KeyPurpose, Licence, LicenceStatusChange, LicenceType
@@ -323,7 +326,15 @@ def test_a_rotated_key_keeps_earlier_licences_valid(world: World) -> None:
     new = keys.rotate_key(db_session=world.db_session, settings=world.settings,
                           department_id=world.market.id, purpose=KeyPurpose.jws,
                           actor=world.staff("operator"))
-    after = world.issue_business()
+    # another company's 营业执照 (a company holds one at a time: a second would replace it)
+    other = identity.create_enterprise(
+        db_session=world.db_session, actor=SYSTEM_ACTOR, name="成都锦城会展服务有限公司",
+        credit_code=make_uscc("9", "1", "510104", "MA6CXY34"), region_code="510104")
+    after = service.issue(
+        db_session=world.db_session, settings=world.settings,
+        licence_type_code=BUSINESS_LICENCE, holder_enterprise_id=other.id,
+        fields=world.business_fields(credit_code=other.credit_code, name=other.name),
+        issuer_department_id=world.market.id, valid_from=date.today())
     world.db_session.commit()
     assert after.kid == new.kid != old_kid
     assert _verify_jws(world, before.jws).outcome == "valid"

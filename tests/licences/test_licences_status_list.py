@@ -89,3 +89,34 @@ def test_jws_signs_the_canonical_form_and_detects_any_change() -> None:
 def test_malformed_or_unsigned_jws_is_refused(token: str) -> None:
     with pytest.raises(signing.JwsFormatError):
         signing.parse(token)
+
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda sig: sig[:10] + "!!!!" + sig[10:],  # characters outside the alphabet
+    lambda sig: sig[:20] + "~~~~" + sig[20:],
+    # the last character of a 64-byte signature carries 4 unused bits: flip one
+    lambda sig: sig[:-1] + ALPHABET[ALPHABET.index(sig[-1]) ^ 1],
+    lambda sig: sig + "A",  # one character too many (length 1 mod 4)
+    lambda sig: sig + "==",  # padded
+], ids=["bangs", "tildes", "trailing-bits", "dangling", "padded"])
+def test_a_tampered_spelling_of_the_signature_is_refused_not_decoded_to_the_same_bytes(
+        tamper: object) -> None:
+    key = Ed25519PrivateKey.generate()
+    token = signing.sign({"a": 1}, key=key, kid="k1", typ="licence+jws")
+    head, body, sig = token.split(".")
+    altered = tamper(sig)  # type: ignore[operator]
+    assert altered != sig
+    try:
+        parsed = signing.parse(f"{head}.{body}.{altered}")
+    except signing.JwsFormatError:
+        return
+    assert not parsed.verify(key.public_key())
+
+
+def test_strict_base64url_round_trips_every_length() -> None:
+    for n in range(70):
+        data = bytes(range(n))
+        assert signing.b64url_decode(signing.b64url(data)) == data

@@ -1,15 +1,5 @@
 """一件事 bundles: several implementations applied for once, handled as parallel tasks.
 
-Importing the package plugs the bundle workflow and its transition hook into the case
-engine, so every process that loads the models (API, CLI, worker, tests) moves bundles
-when their tasks move.
+The bundle workflow, its effect and its transition hook are plugged into the case engine
+by the composition root (bundles/wiring.py), the same in every process.
 """
-
-
-def _register() -> None:
-    from tongban.bundles import service
-
-    service.register()
-
-
-_register()

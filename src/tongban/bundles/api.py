@@ -101,7 +101,7 @@ def bundle_case_out(d: service.BundleCaseDetail) -> BundleCaseOut:
 @router.get("/bundles", response_model=list[BundleSummary])
 def list_bundles(
     db: Session = DB_SESSION,
-    region: str | None = Query(default=None, pattern=r"^\d{6}(\d{3}){0,2}$"),
+    region: str | None = Query(default=None, pattern=r"^[0-9]{6}([0-9]{3}){0,2}$"),
     topic: str | None = Query(default=None, max_length=60),
 ) -> list[BundleSummary]:
     """Published bundles (of a region, above or below it, and a topic, if given)."""

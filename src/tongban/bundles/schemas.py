@@ -33,7 +33,7 @@ class BundleIn(_Strict):
     name: str = Field(min_length=2, max_length=200)
     topic: str = Field(default="", max_length=60)
     description: str = Field(default="", max_length=4000)
-    region_code: str = Field(pattern=r"^\d{6}(\d{3}){0,2}$")
+    region_code: str = Field(pattern=r"^[0-9]{6}([0-9]{3}){0,2}$")
     legal_days: int = Field(ge=1, le=365)
     promised_days: int = Field(ge=0, le=365)
     deny_rule: DenyRule = DenyRule.deny_bundle

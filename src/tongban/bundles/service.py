@@ -9,7 +9,7 @@ A member with `depends_on` stays *pending* (no case yet) until every member it d
 is approved, and is then created: so its department receives it, and its Art. 32 five-day
 rule counts, from the day it can act. A member whose dependency fails is *skipped*.
 
-After every task transition (cases.service.AFTER_TRANSITION, same transaction) the
+After every task transition (a transition hook, same transaction; bundles/wiring.py) the
 engine re-reads the bundle under a row lock and:
 - accepts the bundle case when its first task is accepted (the overall clock starts);
 - starts pending members whose dependencies are approved;
@@ -51,9 +51,8 @@ from tongban.bundles.models import (
 )
 from tongban.bundles.schemas import BundleIn
 from tongban.cases import licensing
-from tongban.cases import rules as case_rules
 from tongban.cases import service as cases
-from tongban.cases.blobs import BlobStore, disk_store
+from tongban.cases.blobs import BlobStore, blob_store
 from tongban.cases.models import Case, CaseEvent, CaseKind, CaseMaterial
 from tongban.cases.schemas import ApplicantIn
 from tongban.cases.workflow import STATE_LABELS, Action, State
@@ -674,12 +673,14 @@ def _forward_materials(db_session: Session, settings: Settings, run: _Run,
                        rm: ResolvedMember, case: Case) -> None:
     """Materials uploaded for the bundle before this task started: shared with it."""
     assert rm.version is not None and run.actor is not None
-    wanted = _upload_codes(rm.version.guide)
+    covered = {m.material_code for m in licensing.attached_licences(
+        db_session=db_session, case_ids=[case.id])}
+    wanted = _upload_codes(rm.version.guide) - covered
     shared = [m for m in current_materials(db_session=db_session, bundle_case_id=run.bundle_case.id)
               if m.material_code in wanted]
     if not shared:
         return
-    store = disk_store(settings.var_dir, settings.max_upload_bytes)
+    store = blob_store(settings)
     for material in shared:
         cases.attach_material(db_session=db_session, settings=settings, actor=run.actor,
                               case_number=case.number, material_code=material.material_code,
@@ -690,7 +691,7 @@ def _forward_materials(db_session: Session, settings: Settings, run: _Run,
 
 def _upload_codes(guide: dict[str, Any]) -> set[str]:
     return {m["code"] for m in guide.get("materials") or []
-            if m.get("source", "upload") == "upload"}
+            if m.get("source", "upload") in cases.UPLOADABLE_SOURCES}
 
 
 def _lock(db_session: Session, case_id: uuid.UUID) -> tuple[Case, list[Case]]:
@@ -822,19 +823,11 @@ def after_transition(*, db_session: Session, settings: Settings, case: Case,
         _cascade(db_session, settings, case, event)
 
 
-def _partly_approve(ctx: Any) -> None:
+def partly_approve(ctx: Any) -> None:
     """partly_approved is a decision the engine's DECISIONS set does not know: record it."""
     ctx.case.decision = bundle_wf.BundleState.partly_approved.value
     ctx.case.decision_reason = ctx.reason
     ctx.case.decided_at = ctx.now
-
-
-def register() -> None:
-    """Plug the bundle workflow, its effect and the hook into the case engine (once)."""
-    bundle_wf.register()
-    case_rules.EFFECTS[bundle_wf.BundleAction.partly_approve.value] = _partly_approve
-    if after_transition not in cases.AFTER_TRANSITION:
-        cases.AFTER_TRANSITION.append(after_transition)
 
 
 # ================================================================ reading a bundle case
@@ -923,10 +916,10 @@ def attach_material(
     run = _load_run(db_session, case, now)
     view = _case_view(db_session, case)
     spec = next((m for m in view.merged.materials if m.code == material_code), None)
-    if spec is None or spec.source != "upload":
+    if spec is None or spec.source not in cases.UPLOADABLE_SOURCES:
         raise InvalidInput("一件事材料清单中没有该上传材料 / no such uploaded material in the "
                            "bundle", details=[{"field": "material_code", "message": material_code}])
-    store = store or disk_store(settings.var_dir, settings.max_upload_bytes)
+    store = store or blob_store(settings)
     blob = store.put(data)
     shared = []
     for task in run.tasks:
@@ -937,7 +930,9 @@ def attach_material(
         guide = (catalog.get_version(db_session=db_session,
                                      version_id=task_case.implementation_version_id).guide
                  if task_case.implementation_version_id else (version.guide if version else {}))
-        if material_code in _upload_codes(guide):
+        covered = {m.material_code for m in licensing.attached_licences(
+            db_session=db_session, case_ids=[task_case.id])}
+        if material_code in _upload_codes(guide) and material_code not in covered:
             cases.attach_material(db_session=db_session, settings=settings, actor=actor,
                                   case_number=task_case.number, material_code=material_code,
                                   filename=filename, data=data, store=store, now=now)

@@ -1,4 +1,4 @@
-"""The bundle case's workflow table, registered with the case engine as "bundle".
+"""The bundle case's workflow table, registered by the root (bundles.wiring) as "bundle".
 
 A bundle case does not go through pre-review or acceptance itself: each department
 accepts and decides its own task. The bundle only mirrors them, through acts of the
@@ -20,12 +20,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import cast
 
-from tongban.cases import workflow as wf
 from tongban.cases.workflow import (
-    ACTION_LABELS,
     APPLICANT,
     STAFF_CLOSE,
-    STATE_LABELS,
     SYSTEM,
     Action,
     Clock,
@@ -63,12 +60,9 @@ ROWS: tuple[Transition, ...] = (
     *(T(s, Action.terminate, State.terminated, STAFF_CLOSE, True, Clock.stop)
       for s in (IN_PROGRESS, State.accepted)),
 )
-BUNDLE = Workflow(NAME, ROWS)
-
-
-def register() -> None:
-    """Make the table and its labels known to the case engine (idempotent)."""
-    wf.WORKFLOWS[NAME] = BUNDLE
-    STATE_LABELS.setdefault(BundleState.in_progress, "办理中(待部门受理)")
-    STATE_LABELS.setdefault(BundleState.partly_approved, "部分准予")
-    ACTION_LABELS.setdefault(BundleAction.partly_approve, "部分准予(一件事)")
+BUNDLE = Workflow(
+    NAME, ROWS,
+    state_labels={BundleState.in_progress: "办理中(待部门受理)",
+                  BundleState.partly_approved: "部分准予"},
+    action_labels={BundleAction.partly_approve: "部分准予(一件事)"},
+)

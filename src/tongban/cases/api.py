@@ -12,7 +12,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from tongban.api_deps import DB_SESSION, get_settings_dep, json_response
-from tongban.cases import queries, service
+from tongban.cases import clock, masking, queries, service
 from tongban.cases.models import Case, WarningLevel
 from tongban.cases.schemas import (
     ActionIn,
@@ -27,6 +27,8 @@ from tongban.cases.schemas import (
     NoticeOut,
     PauseOut,
     PaymentOut,
+    RevealIn,
+    RevealOut,
     SubmitIn,
     TaskCaseOut,
 )
@@ -64,17 +66,22 @@ def detail_out(detail: service.CaseDetail) -> CaseOut:
     events = [EventOut.model_validate(e) for e in detail.events]
     for event in events:
         event.action_label = ACTION_LABELS.get(event.action, event.action)
+        if not detail.whole:
+            event.data = masking.mask_tree(event.data)
     return CaseOut(
         **base,
         implementation_version_id=case.implementation_version_id,
         applicant_person_id=case.applicant_person_id,
         applicant_enterprise_id=case.applicant_enterprise_id,
-        agent_authorisation_id=case.agent_authorisation_id, form_data=case.form_data,
+        agent_authorisation_id=case.agent_authorisation_id, form_data=detail.form_data,
+        masked_fields=detail.masked_fields,
         decision_reason=case.decision_reason, deficient_materials=case.deficient_materials,
         deficiency_promise_date=case.deficiency_promise_date,
         deadlines=DeadlinesOut(
             legal_days=case.legal_days, promised_days=case.promised_days,
-            accepted_on=dl.accepted_on, legal_due_date=case.legal_due_date,
+            received_on=clock.local_date(case.submitted_at), accepted_on=dl.accepted_on,
+            decided_on=clock.local_date(case.decided_at) if case.decided_at else None,
+            legal_due_date=case.legal_due_date,
             promised_due_date=case.promised_due_date, provisional=dl.provisional,
             paused=case.paused, paused_days_total=case.paused_days_total,
             extension_days_total=case.extension_days_total, used_days=dl.used_days,
@@ -122,7 +129,7 @@ def submit(
 def list_cases(
     db: Session = DB_SESSION, actor: Actor = Depends(current_actor),
     state: State | None = None, department_id: uuid.UUID | None = None,
-    region: str | None = Query(default=None, pattern=r"^\d{6}(\d{3}){0,2}$"),
+    region: str | None = Query(default=None, pattern=r"^[0-9]{6}([0-9]{3}){0,2}$"),
     item_code: str | None = Query(default=None, max_length=12),
     warning_level: WarningLevel | None = None, applicant_person_id: uuid.UUID | None = None,
     applicant_enterprise_id: uuid.UUID | None = None, due_before: date | None = None,
@@ -152,6 +159,18 @@ def get_case(number: str, db: Session = DB_SESSION,
     """A case with its events, materials, notices, pauses, deadlines and allowed actions."""
     out = detail_out(service.get(db_session=db, actor=actor, case_number=number))
     return json_response(out.model_dump_json())
+
+
+@router.post("/cases/{number}/reveal", response_model=RevealOut)
+def reveal(number: str, body: RevealIn, db: Session = DB_SESSION,
+           settings: Settings = Depends(get_settings_dep),
+           actor: Actor = Depends(current_actor)) -> RevealOut:
+    """One masked form field in full, for a clerk or reviewer handling the case, with the
+    purpose stated; the reveal is audited."""
+    value = service.reveal_form_field(db_session=db, settings=settings, actor=actor,
+                                      case_number=number, field_name=body.field,
+                                      purpose=body.purpose)
+    return RevealOut(field=body.field, value=value)
 
 
 @router.post("/cases/{number}/actions/{action}", response_model=CaseOut)

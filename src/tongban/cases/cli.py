@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from tongban.calendar.service import ZONE
 from tongban.cases import service, worker
 from tongban.cases.workflow import ACTION_LABELS, STATE_LABELS, workflow_for
 from tongban.config import get_settings
@@ -99,7 +100,8 @@ def show(
                               t.warning_level)
             console.print(tasks)
         for e in d.events:
-            console.print(f"  {e.seq:>3} {e.at:%Y-%m-%d %H:%M} {e.actor_name} ({e.actor_role}) "
+            console.print(f"  {e.seq:>3} {e.at.astimezone(ZONE):%Y-%m-%d %H:%M} "
+                          f"{e.actor_name} ({e.actor_role}) "
                           f"{ACTION_LABELS.get(e.action, e.action)}: {e.from_state} → "
                           f"{e.to_state} {e.reason or ''}", highlight=False)
         console.print(f"allowed: {', '.join(d.allowed_actions) or '-'}")

@@ -9,7 +9,7 @@ with every result here. Nothing in this module writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ class Deadlines:
     legal_due_date: date
     promised_due_date: date
     provisional: bool
+    calendar_version: str  # the calendar they were counted with
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ def _calendar(db_session: Session) -> calendar.WorkingCalendar:
     return cal
 
 
+def calendar_version(*, db_session: Session) -> str:
+    """The version of the calendar this transaction counts with."""
+    return _calendar(db_session).version
+
+
 def local_date(ts: datetime) -> date:
     """The date in Asia/Shanghai of a UTC timestamp (the legal day)."""
     return calendar.local_date(ts)
@@ -63,7 +69,8 @@ def due_dates(
     cal = _calendar(db_session)
     legal = cal.add(accepted_on, legal_days + shift)
     promised = cal.add(accepted_on, promised_days + shift)
-    return Deadlines(legal.date, promised.date, legal.provisional or promised.provisional)
+    return Deadlines(legal.date, promised.date, legal.provisional or promised.provisional,
+                     cal.version)
 
 
 def pause_days(*, db_session: Session, started: datetime, ended: datetime) -> tuple[int, bool]:
@@ -98,6 +105,32 @@ def warning_level(
         return WarningLevel.red
     left = _calendar(db_session).between(today, promised_due)
     return WarningLevel.yellow if left.days <= yellow_days_left else WarningLevel.none
+
+
+def next_warning_check(
+    *, db_session: Session, today: date, promised_due: date | None, level: WarningLevel,
+    yellow_days_left: int,
+) -> date | None:
+    """The first day the warning of a running case may change by the passing of time alone:
+    the day it turns yellow, or the day after its due date (red); None once red or undated.
+
+    The worker looks only at cases whose day has come, so the daily refresh touches the
+    few cases that change instead of rescanning every running one.
+    """
+    if promised_due is None or level == WarningLevel.red:
+        return None
+    if level == WarningLevel.yellow or today > promised_due:
+        return max(promised_due + timedelta(days=1), today)
+    cal = _calendar(db_session)
+    # Working days left only fall as the day moves on: bisect for the first yellow day.
+    low, high = today, promised_due
+    while low < high:
+        middle = low + (high - low) // 2
+        if cal.between(middle, promised_due).days <= yellow_days_left:
+            high = middle
+        else:
+            low = middle + timedelta(days=1)
+    return low
 
 
 def supplement_notice_deadline(*, db_session: Session, received_on: date) -> tuple[date, bool]:

@@ -19,10 +19,14 @@ from sqlalchemy.orm import Session
 from tongban.cases.models import Case, CaseEvent, CaseMaterial
 from tongban.config import Settings
 from tongban.errors import NotFound
+from tongban.identity.actor import Actor
 from tongban.licences import service as licences
+from tongban.licences.models import LicenceStatus
 
 # States whose entry issues the promised licence (告知承诺 issues at once, verified later).
 ISSUING_STATES = frozenset({"approved", "approved_on_commitment"})
+# Decisions that undo an approval: entering one ends the licences the case issued (撤销).
+UNDOING_STATES = frozenset({"revoked", "denied", "refused"})
 
 
 def _known_type(db_session: Session, name: str) -> bool:
@@ -43,13 +47,11 @@ def attach_held_licences(
         type_name = material.get("licence_type")
         if material.get("source") != "licence" or not type_name:
             continue
-        if not _known_type(db_session, type_name):
-            continue
-        held = licences.find_valid_licence(
+        held = licences.held_valid_licence(  # None too for a type this node does not know
             db_session=db_session, holder_person_id=case.applicant_person_id,
             holder_enterprise_id=None if case.applicant_person_id else
             case.applicant_enterprise_id,
-            licence_type_code=type_name, on=licences.today_in_china(now),
+            type_code_or_name=type_name, on=licences.today_in_china(now),
         )
         if held is None:
             continue
@@ -78,7 +80,7 @@ def attached_licences(*, db_session: Session,
 def issue_licence_on_decision(
     *, db_session: Session, settings: Settings, case: Case, event: CaseEvent
 ) -> None:
-    """AFTER_TRANSITION hook: entering an approving state issues the guide's licence once."""
+    """Transition hook: entering an approving state issues the guide's licence once."""
     if event.to_state not in ISSUING_STATES or event.from_state in ISSUING_STATES:
         return
     if case.applicant_person_id is None and case.applicant_enterprise_id is None:
@@ -94,3 +96,19 @@ def issue_licence_on_decision(
     licences.issue_for_approved_case(db_session=db_session, settings=settings, case=case,
                                      fields=event.data.get("licence_fields"),
                                      decided_at=event.at)
+
+
+def end_licences_on_revocation(
+    *, db_session: Session, settings: Settings, case: Case, event: CaseEvent
+) -> None:
+    """AFTER_TRANSITION hook: a decision undone (告知承诺 found false and revoked, on any
+    path into an undoing state) annuls its licences (03 撤销) in the same transaction, so
+    the status list and public verification say so at once."""
+    if event.to_state not in UNDOING_STATES or event.from_state in UNDOING_STATES:
+        return
+    actor = Actor(account_id=event.actor_id, name=event.actor_name,
+                  roles=frozenset({event.actor_role}))
+    licences.end_for_case(
+        db_session=db_session, actor=actor, case_id=case.id, status=LicenceStatus.annulled,
+        reason=f"办件 {case.number} 的准予决定已撤销:{event.reason or ''} / the decision of "
+               f"case {case.number} was revoked")

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tongban.db import Base, CreatedMixin, IdMixin, JsonType, utcnow
+from tongban.sealed import SealedJson
 
 
 class CaseKind(StrEnum):
@@ -89,7 +90,7 @@ class Case(IdMixin, CreatedMixin, Base):
     channel: Mapped[str] = mapped_column(String(10))
     state: Mapped[str] = mapped_column(String(30))
     version: Mapped[int] = mapped_column(Integer, nullable=False)
-    form_data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    form_data: Mapped[dict[str, Any]] = mapped_column(SealedJson("cases.form_data"), default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
 
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -109,6 +110,11 @@ class Case(IdMixin, CreatedMixin, Base):
     paused_days_total: Mapped[int] = mapped_column(default=0)
     extension_days_total: Mapped[int] = mapped_column(default=0)
     warning_level: Mapped[str] = mapped_column(String(8), default=WarningLevel.none)
+    # The worker's incremental refresh: the first day the warning may change with time
+    # alone, and the calendar version the due dates were counted with (a loaded or
+    # replaced year re-dates exactly the cases counted with an older one).
+    warning_recheck_on: Mapped[date | None]
+    deadlines_calendar: Mapped[str | None] = mapped_column(String(200))
     deemed_accepted: Mapped[bool] = mapped_column(default=False)
     deemed_accepted_reason: Mapped[str | None] = mapped_column(Text)
     # 容缺: material codes still owed, and the date they were promised by.
@@ -131,6 +137,7 @@ class Case(IdMixin, CreatedMixin, Base):
         # The workbench queue pages by (due date, id) across every state in scope.
         Index("ix_cases_due_id", "promised_due_date", "id"),
         Index("ix_cases_state_submitted", "state", "submitted_at"),
+        Index("ix_cases_state_recheck", "state", "warning_recheck_on"),
     )
 
 
@@ -162,6 +169,9 @@ class CaseEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(30))
     to_state: Mapped[str] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text)
+    # Plain JSON, not sealed: supervision's metrics read its figures in SQL. So an event's
+    # data holds codes, figures and references, never an ID or phone number (the raw-file
+    # scan of tests/test_pii_at_rest.py holds that); the form itself is in cases.form_data.
     data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
 
     __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),)

@@ -38,5 +38,3 @@ class OfflineAdapter:
         """Accept the window's record as is; without a slip number, issue one."""
         return PaymentReceipt(self.name, reference or f"offline-{new_id().hex[:16]}", at)
 
-
-ADAPTERS: dict[str, PaymentAdapter] = {"offline": OfflineAdapter()}

@@ -23,6 +23,9 @@ from tongban.cases.workflow import CLOSED_STATES, DECIDED_STATES
 from tongban.errors import InvalidInput
 from tongban.identity.actor import Actor, region_prefix
 
+# 办结: decided or closed; what is left (delivery, a commitment check) is not handling.
+FINISHED_STATES = frozenset(str(s) for s in DECIDED_STATES | CLOSED_STATES)
+
 
 @dataclass(frozen=True)
 class CaseFilters:
@@ -36,6 +39,8 @@ class CaseFilters:
     due_before: date | None = None
     kind: str | None = None
     parent_case_id: uuid.UUID | None = None
+    # True: only decided or closed cases (办结); False: only those still in handling (待办).
+    finished: bool | None = None
 
 
 def _filter_clauses(f: CaseFilters) -> list[ColumnElement[bool]]:
@@ -52,6 +57,9 @@ def _filter_clauses(f: CaseFilters) -> list[ColumnElement[bool]]:
         out.append(Case.region_code.like(region_prefix(f.region) + "%"))
     if f.due_before:
         out.append(Case.promised_due_date <= f.due_before)
+    if f.finished is not None:
+        done = Case.state.in_(sorted(FINISHED_STATES))
+        out.append(done if f.finished else ~done)
     return out
 
 
@@ -208,10 +216,9 @@ def counts_by(*, db_session: Session, actor: Actor, filters: CaseFilters | None 
 def list_overdue(*, db_session: Session, actor: Actor, today: date, limit: int = 50
                  ) -> list[Case]:
     """Supervision: open cases past their promised due date, the most overdue first."""
-    finished = [str(s) for s in DECIDED_STATES | CLOSED_STATES]
     stmt = (select(Case)
             .where(visible_clause(actor), Case.promised_due_date < today,
-                   Case.state.not_in(finished))
+                   Case.state.not_in(sorted(FINISHED_STATES)))
             .order_by(Case.promised_due_date.asc(), Case.id.asc())
             .limit(max(1, min(limit, 200))))
     return list(db_session.scalars(stmt))

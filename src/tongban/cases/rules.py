@@ -4,7 +4,8 @@ The workflow table (workflow.py) says which action may be taken in which state, 
 role, and what it does to the clock; service.act() finds the row and runs, in order, the
 row's named guard (GUARDS), the action's payload check (CHECKS), then the clock steps
 (CLOCK_EFFECTS), the action's effect (EFFECTS) and _decide. Each of these gets one _Ctx.
-Other domains plug in their own effects (bundles: EFFECTS[partly_approve]). _Ctx, _decide
+EFFECTS are the case domain's own; the composition root registers them with other
+domains' (bundles: partly_approve) in one `effects` registry. _Ctx, _decide
 and the material helpers are shared with service.py, inside this package only.
 """
 
@@ -31,7 +32,6 @@ from tongban.cases.models import (
     Payment,
     SupplementNotice,
 )
-from tongban.cases.payments import ADAPTERS
 from tongban.cases.schemas import (
     AcceptWithDeficiency,
     Commitment,
@@ -45,6 +45,7 @@ from tongban.cases.workflow import BEFORE_ACCEPTANCE, Action, Clock, State, Tran
 from tongban.config import Settings
 from tongban.errors import Conflict, InvalidInput
 from tongban.identity.actor import Actor
+from tongban.node.root import wiring
 
 DECISIONS = {State.approved, State.denied, State.approved_on_commitment, State.revoked,
              State.refused}
@@ -88,11 +89,12 @@ def _guide_materials(guide: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _missing_required(ctx: _Ctx) -> list[str]:
-    """Required uploads the case does not have yet (licence / shared data are fetched)."""
+    """Required materials the case does not have yet, whatever their source: an e-licence
+    or shared data counts once it is attached, never because the guide names a source
+    (nothing is fetched until data sharing does it; until then it is uploaded)."""
     have = {m.material_code for m in _current_materials(ctx.db_session, ctx.case.id)}
     return [code for code, m in _guide_materials(ctx.guide).items()
-            if m.get("required", True) and m.get("source", "upload") == "upload"
-            and code not in have]
+            if m.get("required", True) and code not in have]
 
 
 def _open_notice(ctx: _Ctx) -> SupplementNotice | None:
@@ -109,11 +111,17 @@ def _supplied_since(ctx: _Ctx, since: datetime) -> set[str]:
 # Guards: named preconditions of table rows; each raises when the row may not apply.
 
 
+def _names(ctx: _Ctx, codes: list[str]) -> str:
+    materials = _guide_materials(ctx.guide)
+    return "、".join(materials.get(c, {}).get("name", c) for c in codes)
+
+
 def _guard_materials_complete(ctx: _Ctx) -> None:
     missing = _missing_required(ctx)
     if missing:
-        raise Conflict("申请材料不齐全,请一次性告知补正或容缺受理 / required materials are "
-                       "missing", code="materials_missing", details={"missing": missing})
+        raise Conflict(f"申请材料不齐全(缺:{_names(ctx, missing)}),请一次性告知补正或容缺受理"
+                       " / required materials are missing", code="materials_missing",
+                       details={"missing": missing})
 
 
 def _guard_deficiency_allowed(ctx: _Ctx) -> None:
@@ -222,7 +230,17 @@ def _check_supply(ctx: _Ctx) -> None:
         validate_form(ctx.schema, ctx.payload.form_data)
 
 
+def _check_accept(ctx: _Ctx) -> None:
+    """Licence fields come with an acceptance only where it decides (即办件)."""
+    if getattr(ctx.payload, "licence_fields", None) and ctx.row.to_state not in DECISIONS:
+        raise InvalidInput(
+            "受理不作出决定,不签发电子证照 / this acceptance decides nothing and issues no "
+            "licence", details=[{"field": "data.licence_fields",
+                                 "message": "仅即办件受理时填写 / only when acceptance decides"}])
+
+
 CHECKS: dict[str, Callable[[_Ctx], None]] = {
+    Action.accept: _check_accept,
     Action.request_supplement: _check_request_supplement,
     Action.extend: _check_extend,
     Action.supply: _check_supply,
@@ -305,8 +323,9 @@ def _do_deliver(ctx: _Ctx) -> None:
 def _do_record_payment(ctx: _Ctx) -> None:
     assert isinstance(ctx.payload, RecordPayment)
     p = ctx.payload
-    receipt = ADAPTERS["offline"].record(case_number=ctx.case.number, amount=p.amount,
-                                         method=p.method, reference=p.reference, at=ctx.now)
+    adapter = wiring().payment_adapters.get("offline")
+    receipt = adapter.record(case_number=ctx.case.number, amount=p.amount, method=p.method,
+                             reference=p.reference, at=ctx.now)
     ctx.db_session.add(Payment(case_id=ctx.case.id, amount=p.amount, method=p.method,
                                adapter=receipt.adapter, reference=receipt.reference,
                                paid_at=receipt.paid_at))
@@ -318,13 +337,17 @@ def _do_deem_accept(ctx: _Ctx) -> None:
     ctx.case.deemed_accepted_reason = ctx.reason
 
 
-EFFECTS: dict[str, Callable[[_Ctx], None]] = {
+# What an action writes beyond its state change; the root registers these by action name.
+Effect = Callable[["_Ctx"], None]
+
+EFFECTS: dict[str, Effect] = {
     Action.request_supplement: _do_request_supplement,
     Action.supply: _do_supply,
     Action.accept_with_deficiency: _do_accept_with_deficiency,
     Action.accept_on_commitment: _do_commitment,
     Action.approve_on_commitment: _do_commitment,
     Action.approve: _do_record_licence_fields,
+    Action.accept: _do_record_licence_fields,  # 即办件: acceptance is the approval
     Action.extend: _do_extend,
     Action.deliver: _do_deliver,
     Action.record_payment: _do_record_payment,

@@ -97,8 +97,9 @@ class AcceptWithDeficiency(_Strict):
 
 
 class Decision(_Strict):
-    """An approval; `licence_fields` completes the e-licence the guide promises where the
-    holder record and the form do not say everything the licence shows."""
+    """An approval (or an immediate item's acceptance, which approves); `licence_fields`
+    completes the e-licence the guide promises where the holder record and the form do not
+    say everything the licence shows."""
 
     note: str | None = Field(default=None, max_length=2000)
     licence_fields: dict[str, Any] | None = None
@@ -168,7 +169,7 @@ class RecordPayment(_Strict):
     @classmethod
     def _no_floats(cls, value: Any) -> Any:
         if isinstance(value, float) or (
-            isinstance(value, str) and not re.fullmatch(r"\d+(\.\d{1,2})?", value.strip())
+            isinstance(value, str) and not re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", value.strip())
         ):
             raise ValueError("金额应为十进制字符串,如 \"10.50\" / amount must be a decimal string")
         return value
@@ -176,6 +177,7 @@ class RecordPayment(_Strict):
 
 ACTION_PAYLOADS: dict[str, type[_Strict]] = {
     "approve": Decision,
+    "accept": Decision,  # 即办件: acceptance decides, so it takes the licence fields
     "request_supplement": RequestSupplement,
     "supply": Supply,
     "accept_with_deficiency": AcceptWithDeficiency,
@@ -269,9 +271,13 @@ class DeliveryOut(_Out):
 
 
 class DeadlinesOut(BaseModel):
+    """The legal dates of a case, each the Asia/Shanghai day (never the UTC one)."""
+
     legal_days: int
     promised_days: int
+    received_on: date = Field(description="收件日期 (Beijing day of submitted_at)")
     accepted_on: date | None
+    decided_on: date | None = Field(description="决定日期 (Beijing day of decided_at)")
     legal_due_date: date | None
     promised_due_date: date | None
     provisional: bool
@@ -332,7 +338,12 @@ class CaseOut(CaseSummary):
     applicant_person_id: uuid.UUID | None
     applicant_enterprise_id: uuid.UUID | None
     agent_authorisation_id: uuid.UUID | None
-    form_data: dict[str, Any]
+    form_data: dict[str, Any] = Field(description="申请表; 工作人员看到的身份号码、手机号、银行账号"
+                                      "已遮蔽 / the form; ID numbers, phones and bank accounts "
+                                      "masked for staff")
+    masked_fields: list[str] = Field(
+        default_factory=list, description="已遮蔽的字段, 可经审计后查看 / the masked fields, "
+        "which POST /cases/{number}/reveal shows in full, audited")
     decision_reason: str | None
     deficient_materials: list[str]
     deficiency_promise_date: date | None
@@ -349,6 +360,16 @@ class CaseOut(CaseSummary):
         default_factory=list, description="一件事的各部门办件 / a bundle case's task cases")
     bundle_case_number: str | None = Field(
         default=None, description="所属一件事办件编号 / the bundle case a task belongs to")
+
+
+class RevealIn(BaseModel):
+    field: str = Field(min_length=1, max_length=100, description="表单字段 / the form field")
+    purpose: str = Field(min_length=2, max_length=200, description="查看目的 / why")
+
+
+class RevealOut(BaseModel):
+    field: str
+    value: str
 
 
 class CasePage(BaseModel):

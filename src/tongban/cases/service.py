@@ -24,15 +24,15 @@ from typing import Any, Protocol
 
 import rfc8785
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tongban.audit.service import record as audit
-from tongban.cases import clock, licensing
+from tongban.cases import clock, licensing, masking, own_identity
 from tongban.cases.access import SYSTEM_ROLE, _acting_role, _may_act_as, allowed_actions, can_see
-from tongban.cases.blobs import BlobStore, disk_store
+from tongban.cases.blobs import BlobStore, blob_store
 from tongban.cases.forms import validate_form
 from tongban.cases.models import (
     Case,
@@ -58,7 +58,6 @@ from tongban.cases.queries import (
 from tongban.cases.rules import (
     CHECKS,
     CLOCK_EFFECTS,
-    EFFECTS,
     GUARDS,
     _Ctx,
     _current_materials,
@@ -69,6 +68,8 @@ from tongban.cases.schemas import ApplicantIn, payload_model
 from tongban.cases.workflow import (
     BEFORE_ACCEPTANCE,
     CLOCK_RUNNING_STATES,
+    CLOSED_STATES,
+    PAUSED_STATES,
     State,
     Transition,
     initial_state,
@@ -79,14 +80,17 @@ from tongban.catalog.models import Implementation, ImplementationVersion, Versio
 from tongban.config import Settings
 from tongban.db import new_id, utcnow
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tongban.identity import service as identity
 from tongban.identity.actor import Actor
+from tongban.ledger import binding
+from tongban.node.root import wiring
 
 # The domain's public API: what other packages, the CLI, bench and tests call as
 # cases.service.X. Part of it lives in the sibling module that explains it (access,
 # forms, queries) and is re-exported from here; nothing else of those modules is (their
 # helpers, rules.py's tables and numbers.next_number are imported from where they live).
 __all__ = [
-    "AFTER_TRANSITION",
+    "BOUND_COLUMNS",
     "MATERIAL_STATES",
     "UPLOADABLE_SOURCES",
     "WORKER_ACTOR",
@@ -99,6 +103,7 @@ __all__ = [
     "TransitionHook",
     "act",
     "allowed_actions",
+    "attach_fetched",
     "attach_material",
     "bundle_case_of",
     "can_see",
@@ -108,6 +113,7 @@ __all__ = [
     "get",
     "get_case",
     "guide_of",
+    "handles_person",
     "ledger_digest",
     "list_case_rows",
     "list_cases",
@@ -125,12 +131,22 @@ __all__ = [
 ]
 
 WORKER_ACTOR = Actor(account_id=None, name="system", roles=frozenset({SYSTEM_ROLE}))
-UPLOADABLE_SOURCES = ("upload", "licence")
+# Every source takes an upload: a licence material its paper copy when no e-licence is
+# attached, a shared-data material the document itself until data sharing fills it.
+UPLOADABLE_SOURCES = ("upload", "licence", "shared_data")
 MATERIAL_STATES = frozenset({State.pre_review, State.submitted, State.supplement_requested,
                              State.supplement_in_process, State.accepted})
 
 
 # --- catalog and identity look-ups ---------------------------------------------------------
+
+
+# An implementation's current version (with its implementation, item and department,
+# eagerly joined) in one statement, built once.
+_CURRENT_VERSION = (
+    select(ImplementationVersion)
+    .join(Implementation, Implementation.current_version_id == ImplementationVersion.id)
+    .where(Implementation.implementation_code == bindparam("code")))
 
 
 def _resolve_version(
@@ -141,14 +157,14 @@ def _resolve_version(
         version = catalog.get_version(db_session=db_session, version_id=version_id)
     else:
         assert implementation_code is not None
-        impl = catalog.get_implementation(db_session=db_session,
-                                          implementation_code=implementation_code)
-        if impl.current_version_id is None:
+        found = db_session.scalar(_CURRENT_VERSION, {"code": implementation_code})
+        if found is None:  # no such implementation (404), or none published now (409)
+            catalog.get_implementation(db_session=db_session,
+                                       implementation_code=implementation_code)
             raise Conflict("该事项尚未发布或已停止办理,不能申请 / this implementation is not "
                            "published", code="not_published",
                            details={"field": "implementation_code"})
-        version = catalog.get_version(db_session=db_session,
-                                      version_id=impl.current_version_id)
+        version = found
     if version.state != VersionState.published:
         raise Conflict(
             "该事项版本未发布、已停用或已被替代,不能申请 / this version is not published "
@@ -172,8 +188,6 @@ class Party:
 
 def _named_party(db_session: Session, given: ApplicantIn) -> tuple[str, str]:
     """The name and type ("person"/"enterprise") of a principal or walk-in applicant."""
-    from tongban.identity import service as identity
-
     if given.person_id is not None:
         return identity.get_person(db_session=db_session, person_id=given.person_id).name, \
             "person"
@@ -195,8 +209,6 @@ def resolve_applicant(
         return Party(given.person_id, given.enterprise_id, None, given.name or name,
                           None, region)
     if given is not None and actor.has("agent"):
-        from tongban.identity import service as identity
-
         name, _ = _named_party(db_session, given)
         assert actor.account_id is not None
         auth = identity.check_agent_authorisation(
@@ -221,18 +233,29 @@ def resolve_applicant(
 # --- events --------------------------------------------------------------------------------
 
 
-def _append_event(
-    db_session: Session, case: Case, *, actor: Actor, role: str, action: str,
-    from_state: str | None, reason: str | None, data: dict[str, Any], at: datetime,
-) -> CaseEvent:
+def _next_event(
+    case: Case, *, actor: Actor, role: str, action: str, from_state: str | None,
+    reason: str | None, data: dict[str, Any], at: datetime,
+) -> dict[str, Any]:
+    """The case's next event as a row (its seq taken on the case, which the caller then
+    flushes): written by _write_event once the case row is."""
     case.last_event_seq += 1
-    event = CaseEvent(
-        case_id=case.id, seq=case.last_event_seq, at=at, actor_id=actor.account_id,
-        actor_name=actor.name, actor_role=role, action=action, from_state=from_state,
-        to_state=case.state, reason=reason, data=data,
-    )
-    db_session.add(event)
-    return event
+    return {"case_id": case.id, "seq": case.last_event_seq, "at": at,
+            "actor_id": actor.account_id, "actor_name": actor.name, "actor_role": role,
+            "action": action, "from_state": from_state, "to_state": case.state,
+            "reason": reason, "data": data}
+
+
+_INSERT_EVENT = insert(CaseEvent.__table__)  # type: ignore[arg-type]
+
+
+def _write_event(db_session: Session, row: dict[str, Any]) -> CaseEvent:
+    """Append an event now, with a Core INSERT (events are append-only and nothing reads
+    one back through the session: the unit of work's bookkeeping was pure cost); returns
+    it, with its id, as a transient CaseEvent for the ledger payload and the hooks."""
+    key = db_session.connection().execute(_INSERT_EVENT, row).inserted_primary_key
+    assert key is not None
+    return CaseEvent(id=key[0], **row)
 
 
 def _ledger(db_session: Session, kind: str, payload: dict[str, Any]) -> None:
@@ -254,9 +277,24 @@ def ledger_digest(value: Any) -> str | None:
     return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
 
 
+# The case's columns with legal weight, bound by the log: every act logs them as they are
+# after it (the decision's reason by its hash), and `tongban verify` compares the row with
+# its latest act's record (cases/integrity.py).
+BOUND_COLUMNS: binding.Readers = {
+    **{name: binding.column(name) for name in (
+        "state", "decision", "submitted_at", "accepted_at", "decided_at", "closed_at",
+        "legal_due_date", "promised_due_date", "legal_days", "promised_days",
+        "paused_days_total", "extension_days_total", "item_code", "implementation_code",
+        "region_code", "department_id", "applicant_person_id", "applicant_enterprise_id",
+        "parent_case_id")},
+    "decision_reason_sha256": lambda case: ledger_digest(case.decision_reason),
+}
+
+
 def _ledger_payload(case: Case, event: CaseEvent) -> dict[str, Any]:
     """What the public log says of an act: ids, states, dates and hashes, no personal data
-    (the reason and the data are bound by their hashes; the event keeps them)."""
+    (the reason and the data are bound by their hashes; the event keeps them), and the
+    record of the case's bound columns after it."""
     return {
         "case_id": str(case.id), "case_number": case.number, "seq": event.seq,
         "action": event.action, "from_state": event.from_state, "to_state": event.to_state,
@@ -269,6 +307,7 @@ def _ledger_payload(case: Case, event: CaseEvent) -> dict[str, Any]:
         "promised_due_date": (case.promised_due_date.isoformat()
                               if case.promised_due_date else None),
         "reason_sha256": ledger_digest(event.reason), "data_sha256": ledger_digest(event.data),
+        "record": binding.snapshot(case, BOUND_COLUMNS),
     }
 
 
@@ -331,6 +370,9 @@ def submit(
                               item_code=item_code, now=now)
     _check_guide(version.guide, channel, party)
     validate_form(version.form_schema, form_data)
+    own_identity.check(db_session=db_session, settings=settings, schema=version.form_schema,
+                       form_data=form_data, person_id=party.person_id,
+                       enterprise_id=party.enterprise_id)
     # Only a key can collide with a concurrent twin; without one, no savepoint is needed.
     guard = db_session.begin_nested() if idempotency_key is not None else nullcontext()
     try:
@@ -404,16 +446,19 @@ def open_case(
         deficient_materials=[], last_event_seq=0,
     )
     db_session.add(case)
-    _append_event(db_session, case, actor=actor, role=_submit_role(actor), action="submit",
-                  from_state=None, reason=None,
-                  data={"channel": channel, "kind": kind,
-                        "parent_case_id": str(parent_case_id) if parent_case_id else None},
-                  at=now)
+    row = _next_event(
+        case, actor=actor, role=_submit_role(actor), action="submit",
+        from_state=None, reason=None,
+        data={"channel": channel, "kind": kind,
+              "parent_case_id": str(parent_case_id) if parent_case_id else None}, at=now)
+    db_session.flush()
+    event = _write_event(db_session, row)
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="case.submit", entity="case", entity_id=number,
           details={"implementation_code": target.implementation_code, "channel": channel,
                    "kind": kind})
-    db_session.flush()
+    # Receipt starts the Art. 32 clock and the case's record: logged like any transition.
+    _ledger(db_session, "case.submit", _ledger_payload(case, event))
     return case
 
 
@@ -438,16 +483,28 @@ def refresh_deadlines(*, db_session: Session, settings: Settings, case: Case,
         paused_days=case.paused_days_total, extension_days=case.extension_days_total,
     )
     case.legal_due_date, case.promised_due_date = dl.legal_due_date, dl.promised_due_date
-    case.due_provisional = dl.provisional
+    case.due_provisional, case.deadlines_calendar = dl.provisional, dl.calendar_version
     case.warning_level = warning_for(db_session=db_session, settings=settings, case=case,
                                      today=today).value
+    schedule_warning_check(db_session=db_session, settings=settings, case=case, today=today)
+
+
+def schedule_warning_check(*, db_session: Session, settings: Settings, case: Case,
+                           today: date) -> None:
+    """Note the day the worker must look at this case's warning again (None: never by
+    time alone: paused, closed or already red)."""
+    running = case.state in CLOCK_RUNNING_STATES
+    case.warning_recheck_on = clock.next_warning_check(
+        db_session=db_session, today=today, level=WarningLevel(case.warning_level),
+        promised_due=case.promised_due_date if running else None,
+        yellow_days_left=settings.yellow_days_left)
 
 
 def warning_for(*, db_session: Session, settings: Settings, case: Case,
                 today: date) -> WarningLevel:
     """The warning a case deserves today: by its promised due date while the clock runs,
     frozen while it is paused, red while a 容缺 promise stays broken, none once closed."""
-    if case.state in (State.paused, State.supplement_in_process):
+    if case.state in PAUSED_STATES:
         return WarningLevel(case.warning_level)
     if case.state not in CLOCK_RUNNING_STATES:
         return WarningLevel.none
@@ -463,9 +520,6 @@ class TransitionHook(Protocol):
                  event: CaseEvent) -> None: ...
 
 
-# Called after every transition, in the same transaction (e.g. a bundle reacting to a
-# task's decision). Register with AFTER_TRANSITION.append(hook).
-AFTER_TRANSITION: list[TransitionHook] = [licensing.issue_licence_on_decision]
 
 
 def _parse_payload(action: str, data: dict[str, Any]) -> BaseModel:
@@ -539,6 +593,8 @@ def act(
     """Take one workflow action: checked against the table, written with its event."""
     now = now or utcnow()
     case = get_case(db_session=db_session, case_number=case_number)
+    if case.parent_case_id is not None:
+        _lock_parent_first(db_session, case)
     if not can_see(actor, case) and not actor.is_staff:
         raise NotFound("办件不存在 / no such case", details={"case_number": case_number})
     if expected_version is not None and expected_version != case.version:
@@ -564,13 +620,21 @@ def act(
     return case
 
 
+def _lock_parent_first(db_session: Session, case: Case) -> None:
+    """A task of a bundle locks the bundle's row before its own is written, then reads
+    itself afresh: every transaction on one bundle locks parent first, then tasks, so two
+    departments approving at once queue at the bundle instead of each holding its task and
+    waiting for the other's (a deadlock on PostgreSQL; SQLite has one writer anyway)."""
+    db_session.execute(select(Case.id).where(Case.id == case.parent_case_id)
+                       .with_for_update())
+    db_session.refresh(case)
+
+
 def _recheck_agent(db_session: Session, actor: Actor, case: Case, role: str,
                    now: datetime) -> None:
     """An agent's authorisation must still hold when the agent acts."""
     if role != "agent" or case.item_code is None:
         return
-    from tongban.identity import service as identity
-
     assert actor.account_id is not None
     identity.check_agent_authorisation(
         db_session=db_session, agent_account_id=actor.account_id,
@@ -588,7 +652,7 @@ def _apply(ctx: _Ctx) -> None:
     with ctx.db_session.no_autoflush:
         for step in CLOCK_EFFECTS[row.clock]:
             step(ctx)
-        effect = EFFECTS.get(row.action)
+        effect = wiring().effects.find(row.action)
         if effect is not None:
             effect(ctx)
         case.state = row.to_state.value
@@ -598,16 +662,19 @@ def _apply(ctx: _Ctx) -> None:
         note = getattr(ctx.payload, "note", None)
         if note:
             ctx.data["note"] = note
-        event = _append_event(ctx.db_session, case, actor=ctx.actor, role=ctx.role,
-                              action=row.action.value, from_state=from_state,
-                              reason=ctx.reason, data=ctx.data, at=ctx.now)
+        event_row = _next_event(case, actor=ctx.actor, role=ctx.role,
+                                action=row.action.value, from_state=from_state,
+                                reason=ctx.reason, data=ctx.data, at=ctx.now)
     _flush(ctx.db_session)
+    event = _write_event(ctx.db_session, event_row)
     audit(db_session=ctx.db_session, actor_id=ctx.actor.account_id, actor_name=ctx.actor.name,
           action=f"case.{row.action.value}", entity="case", entity_id=case.number,
           details={"from": from_state, "to": case.state, "version": case.version})
-    if row.legal_act:
-        _ledger(ctx.db_session, f"case.{row.action.value}", _ledger_payload(case, event))
-    for hook in AFTER_TRANSITION:
+    # Every transition is logged (not only the legal acts): the state it leaves is bound.
+    _ledger(ctx.db_session, f"case.{row.action.value}", _ledger_payload(case, event))
+    # Other domains' reactions (a bundle to its task's decision, a peer node to a
+    # forwarded case's step), in the same transaction; registered by the root.
+    for hook in wiring().transition_hooks:
         hook(db_session=ctx.db_session, settings=ctx.settings, case=case, event=event)
 
 
@@ -619,16 +686,17 @@ def record_fact(
     now: datetime, actor: Actor = WORKER_ACTOR,
 ) -> CaseEvent:
     """Append an event that is not a transition (a warning, a missed promise)."""
-    event = _append_event(db_session, case, actor=actor, role=SYSTEM_ROLE, action=action,
-                          from_state=case.state, reason=reason, data=data, at=now)
+    row = _next_event(case, actor=actor, role=SYSTEM_ROLE, action=action,
+                      from_state=case.state, reason=reason, data=data, at=now)
     _flush(db_session)
-    return event
+    return _write_event(db_session, row)
 
 
 # --- materials -----------------------------------------------------------------------------------
 
 
-def _may_supply(actor: Actor, case: Case) -> bool:
+def may_supply(actor: Actor, case: Case) -> bool:
+    """The applicant, their agent, or a window clerk of the case's department."""
     return any(_may_act_as(actor, case, r) for r in ("applicant", "agent", "clerk"))
 
 
@@ -642,7 +710,7 @@ def attach_material(
     case = get_case(db_session=db_session, case_number=case_number)
     if not can_see(actor, case):
         raise NotFound("办件不存在 / no such case", details={"case_number": case_number})
-    if not _may_supply(actor, case):
+    if not may_supply(actor, case):
         raise Forbidden("只有申请人、代办人或窗口人员可以提交材料 / only the applicant, their "
                         "agent or a window clerk may supply materials", code="wrong_role")
     if case.state not in MATERIAL_STATES:
@@ -650,8 +718,6 @@ def attach_material(
                        code="action_not_allowed", details={"state": case.state})
     guide, _ = _guide_and_schema(db_session, case)
     spec = _guide_materials(guide).get(material_code)
-    # A licence material (已关联电子证照的免于提交) takes its paper copy when no e-licence
-    # is attached; shared data (dataset) never comes as an upload.
     if spec is None or spec.get("source", "upload") not in UPLOADABLE_SOURCES:
         raise InvalidInput("办事指南中没有该上传材料 / no such uploaded material in the guide",
                            details=[{"field": "material_code", "message": material_code}])
@@ -661,7 +727,7 @@ def attach_material(
         raise Conflict("该材料已关联电子证照,免于提交 / an e-licence already supplies this "
                        "material", code="licence_attached",
                        details={"material_code": material_code})
-    blob = (store or disk_store(settings.var_dir, settings.max_upload_bytes)).put(data)
+    blob = (store or blob_store(settings)).put(data)
     material = CaseMaterial(
         id=new_id(), case_id=case.id, material_code=material_code, name=spec["name"],
         source="upload", sha256=blob.sha256, size=blob.size, content_type=blob.content_type,
@@ -678,6 +744,40 @@ def attach_material(
     return material
 
 
+def attach_fetched(
+    *, db_session: Session, actor: Actor, case_number: str, material_code: str,
+    reference: str, now: datetime | None = None,
+) -> CaseMaterial:
+    """免提交: a shared-data material filled from a registry (data sharing fetched it and
+    the applicant kept it after the preview): a reference, superseding older ones."""
+    now = now or utcnow()
+    case = get_case(db_session=db_session, case_number=case_number)
+    if not can_see(actor, case) or not may_supply(actor, case):
+        raise NotFound("办件不存在 / no such case", details={"case_number": case_number})
+    if case.state not in MATERIAL_STATES:
+        raise Conflict("当前状态下不能提交材料 / materials cannot be supplied in this state",
+                       code="action_not_allowed", details={"state": case.state})
+    guide, _ = _guide_and_schema(db_session, case)
+    spec = _guide_materials(guide).get(material_code)
+    if spec is None or spec.get("source") != "shared_data":
+        raise InvalidInput("办事指南中没有该共享数据材料 / no such shared-data material",
+                           details=[{"field": "material_code", "message": material_code}])
+    older = [m for m in _current_materials(db_session, case.id)
+             if m.material_code == material_code]
+    material = CaseMaterial(id=new_id(), case_id=case.id, material_code=material_code,
+                            name=spec["name"], source="shared_data", reference=reference,
+                            supplied_at=now, supplied_by=actor.account_id)
+    db_session.add(material)
+    db_session.flush()
+    for old in older:
+        old.superseded_by = material.id
+    db_session.flush()
+    audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
+          action="case.material_fetched", entity="case", entity_id=case.number,
+          details={"material_code": material_code, "reference": reference})
+    return material
+
+
 def material_content(
     *, db_session: Session, settings: Settings, actor: Actor, case_number: str,
     material_id: uuid.UUID, store: BlobStore | None = None,
@@ -690,7 +790,7 @@ def material_content(
     if material.sha256 is None:
         raise NotFound("该材料不是上传文件 / this material is not an upload",
                        details={"material_id": str(material_id)})
-    store = store or disk_store(settings.var_dir, settings.max_upload_bytes)
+    store = store or blob_store(settings)
     return material, store.get(material.sha256)
 
 
@@ -720,6 +820,10 @@ class CaseDetail:
     deliveries: list[Delivery]
     tasks: list[Case] = field(default_factory=list)  # a bundle's task cases (一件事)
     bundle_case: Case | None = None  # a task's bundle case
+    # The form as this caller may read it (masked for staff) and the fields masked.
+    form_data: dict[str, Any] = field(default_factory=dict)
+    masked_fields: list[str] = field(default_factory=list)
+    whole: bool = True  # False: a staff reader, whose events are masked too
 
 
 def _rows(db_session: Session, model: Any, case_id: uuid.UUID) -> list[Any]:
@@ -740,8 +844,9 @@ def deadlines(*, db_session: Session, case: Case, today: date) -> Deadlines:
     end = max(end, accepted_on)
     use = clock.usage(db_session=db_session, accepted_on=accepted_on, today=end,
                       paused_days=case.paused_days_total, promised_due=case.promised_due_date)
-    return Deadlines(accepted_on, use.used, use.left, case.due_provisional or use.provisional,
-                     None)
+    # A decided or closed case has no time left to count: only the time it used.
+    left = None if case.decided_at is not None or case.state in CLOSED_STATES else use.left
+    return Deadlines(accepted_on, use.used, left, case.due_provisional or use.provisional, None)
 
 
 # The records a case may have besides its events; most cases have few or none of them.
@@ -788,6 +893,8 @@ def detail_of(*, db_session: Session, actor: Actor, case: Case,
     today = clock.local_date(now or utcnow())
     events, (materials, notices, pauses, extensions, payments, deliveries) = _history(
         db_session, case.id)
+    _guide, schema = guide_of(db_session=db_session, case=case)
+    whole = masking.sees_whole(actor, case)
     return CaseDetail(
         case=case, allowed_actions=allowed_actions(actor=actor, case=case),
         deadlines=deadlines(db_session=db_session, case=case, today=today), events=events,
@@ -795,7 +902,44 @@ def detail_of(*, db_session: Session, actor: Actor, case: Case,
         payments=payments, deliveries=deliveries,
         tasks=tasks_of(db_session=db_session, case=case),
         bundle_case=bundle_case_of(db_session=db_session, case=case),
+        form_data=masking.form_for(actor, case, schema),
+        masked_fields=[] if whole else masking.masked_fields(schema, case.form_data or {}),
+        whole=whole,
     )
+
+
+def schema_of(db_session: Session, case: Case) -> dict[str, Any]:
+    """The form schema the case was applied under ({} without a version)."""
+    return guide_of(db_session=db_session, case=case)[1]
+
+
+def reveal_form_field(*, db_session: Session, settings: Settings, actor: Actor,
+                      case_number: str, field_name: str, purpose: str) -> str:
+    """One masked form value in full, for a clerk or reviewer who handles the case; always
+    audited. The applicant's own ID number goes through identity's audited reveal."""
+    detail = get(db_session=db_session, actor=actor, case_number=case_number)
+    case = detail.case
+    value = (case.form_data or {}).get(field_name)
+    if field_name not in detail.masked_fields or not isinstance(value, str):
+        raise InvalidInput("该字段未被遮蔽,无需查看 / this field is not masked",
+                           details={"field": "field", "name": field_name})
+    owner = (identity.find_person_by_id_number(db_session=db_session, settings=settings,
+                                               id_number=value)
+             if masking.personal_kind(schema_of(db_session, case), field_name, value)
+             == "id_number" else None)
+    if owner is not None and owner.id == case.applicant_person_id:
+        return identity.reveal_id_number(db_session=db_session, settings=settings,
+                                         actor=actor, person_id=case.applicant_person_id,
+                                         purpose=purpose, case_id=case.id)
+    clean = identity.check_purpose(purpose)
+    if not any(_may_act_as(actor, case, role) for role in identity.REVEAL_ROLES):
+        raise Forbidden("无权查看完整信息:须经办该件的窗口或审核人员 / only a clerk or "
+                        "reviewer handling this case may see it in full",
+                        details={"field": field_name})
+    audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
+          action="case.reveal_field", entity="case", entity_id=str(case.id),
+          details={"field": field_name, "purpose": clean, "basis": "case"})
+    return value
 
 
 def tasks_of(*, db_session: Session, case: Case) -> list[Case]:
@@ -813,7 +957,7 @@ def bundle_case_of(*, db_session: Session, case: Case) -> Case | None:
     return db_session.get(Case, case.parent_case_id)
 
 
-def _handles_person(*, db_session: Session, actor: Actor, person_id: uuid.UUID,
+def handles_person(*, db_session: Session, actor: Actor, person_id: uuid.UUID,
                     case_id: uuid.UUID | None) -> bool:
     """identity's reveal check: is the actor handling a case of this person?"""
     stmt = select(Case).where(Case.applicant_person_id == person_id)
@@ -822,11 +966,3 @@ def _handles_person(*, db_session: Session, actor: Actor, person_id: uuid.UUID,
     return any(_may_act_as(actor, c, r) for c in db_session.scalars(stmt.limit(50))
                for r in ("clerk", "reviewer"))
 
-
-def _register() -> None:
-    from tongban.identity import service as identity
-
-    identity.register_case_handler_check(_handles_person)
-
-
-_register()

@@ -8,7 +8,7 @@ automatic act goes through the same workflow table and event log as a human one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,9 +17,15 @@ from sqlalchemy.orm import Session
 
 from tongban.cases import clock, service
 from tongban.cases.models import Case, SupplementNotice, WarningLevel
-from tongban.cases.workflow import BEFORE_ACCEPTANCE, CLOCK_RUNNING_STATES, Action, State
+from tongban.cases.workflow import (
+    BEFORE_ACCEPTANCE,
+    CLOCK_RUNNING_STATES,
+    PAUSED_STATES,
+    Action,
+    State,
+)
 from tongban.config import Settings
-from tongban.db import utcnow
+from tongban.db import database_key, utcnow
 
 BATCH = 500
 # Art. 32: a supplement notice is due within five working days of receipt.
@@ -41,10 +47,12 @@ class Report:
     deemed_accepted: int = 0
     warnings_changed: int = 0
     promises_missed: int = 0
+    deadlines_recounted: int = 0
 
     @property
     def total(self) -> int:
-        return self.deemed_accepted + self.warnings_changed + self.promises_missed
+        return (self.deemed_accepted + self.warnings_changed + self.promises_missed
+                + self.deadlines_recounted)
 
 
 def deem_acceptances(*, db_session: Session, settings: Settings, now: datetime) -> int:
@@ -75,21 +83,29 @@ def deem_acceptances(*, db_session: Session, settings: Settings, now: datetime) 
 
 
 def refresh_warnings(*, db_session: Session, settings: Settings, now: datetime) -> int:
-    """Set yellow / red warnings on running cases near or past their promised due date."""
+    """Set yellow / red warnings on the running cases whose day to be looked at has come.
+
+    Incremental: each case carries the first day its warning may change with time alone
+    (`warning_recheck_on`, set by every act), so a pass reads only those cases, on an
+    index, however many cases are running.
+    """
     today = clock.local_date(now)
-    # Yellow needs at most `yellow_days_left` working days: never more than ~3 weeks of
-    # calendar days even across the longest holiday, so the scan stays on the index.
-    horizon = today + timedelta(days=7 * (settings.yellow_days_left + 3))
-    stmt = (select(Case).where(
-        Case.state.in_([s.value for s in CLOCK_RUNNING_STATES]),
-        or_(Case.promised_due_date <= horizon, Case.warning_level != WarningLevel.none))
-        .order_by(Case.promised_due_date).limit(BATCH * 10))
+    stmt = (select(Case).where(Case.state.in_([s.value for s in CLOCK_RUNNING_STATES]),
+                               Case.warning_recheck_on <= today)
+            .order_by(Case.warning_recheck_on).limit(BATCH))
     changed = 0
     for case in list(db_session.scalars(stmt)):
-        level = service.warning_for(db_session=db_session, settings=settings, case=case,
-                                    today=today)
-        if level == case.warning_level:
-            continue
+        changed += _rewarn(db_session=db_session, settings=settings, case=case, now=now)
+    return changed
+
+
+def _rewarn(*, db_session: Session, settings: Settings, case: Case, now: datetime) -> int:
+    """Set the warning a case deserves today (an event when it moves) and its next check."""
+    today = clock.local_date(now)
+    level = service.warning_for(db_session=db_session, settings=settings, case=case,
+                                today=today)
+    moved = level != case.warning_level
+    if moved:
         before, case.warning_level = case.warning_level, level.value
         service.record_fact(
             db_session=db_session, case=case, action="warning_changed",
@@ -98,8 +114,60 @@ def refresh_warnings(*, db_session: Session, settings: Settings, now: datetime) 
                   "promised_due_date": (case.promised_due_date.isoformat()
                                         if case.promised_due_date else None)},
             now=now)
-        changed += 1
-    return changed
+    service.schedule_warning_check(db_session=db_session, settings=settings, case=case,
+                                   today=today)
+    return int(moved)
+
+
+def redate_deadlines(*, db_session: Session, settings: Settings, now: datetime) -> int:
+    """Recount the due dates of open cases counted with an older calendar (a year's notice
+    loaded or replaced): provisional dates firm up, a corrected holiday moves a date.
+
+    Only the cases counted with another version are read, and only after the calendar
+    changed: the check itself is one small query per pass.
+    """
+    current = clock.calendar_version(db_session=db_session)
+    if _swept.get(database_key(db_session)) == current:
+        return 0
+    open_states = [s.value for s in CLOCK_RUNNING_STATES | PAUSED_STATES]
+    stmt = (select(Case).where(Case.state.in_(open_states), Case.accepted_at.is_not(None),
+                               or_(Case.deadlines_calendar.is_(None),
+                                   Case.deadlines_calendar != current))
+            .limit(BATCH))
+    cases = list(db_session.scalars(stmt))
+    redated = 0
+    for case in cases:
+        redated += _redate(db_session=db_session, settings=settings, case=case, now=now)
+    if len(cases) < BATCH:
+        _swept[database_key(db_session)] = current
+    return redated
+
+
+def _redate(*, db_session: Session, settings: Settings, case: Case, now: datetime) -> int:
+    """Recount one case's due dates; an event when a date moved."""
+    before = (case.legal_due_date, case.promised_due_date, case.due_provisional)
+    service.refresh_deadlines(db_session=db_session, settings=settings, case=case,
+                              today=clock.local_date(now))
+    after = (case.legal_due_date, case.promised_due_date, case.due_provisional)
+    if after == before:
+        return 0
+    service.record_fact(
+        db_session=db_session, case=case, action="deadlines_recounted",
+        reason="工作日历已更新,期限重新计算 / the working calendar changed: due dates recounted",
+        data={"legal_due_date": [_iso(before[0]), _iso(after[0])],
+              "promised_due_date": [_iso(before[1]), _iso(after[1])],
+              "provisional": [before[2], after[2]], "calendar": case.deadlines_calendar},
+        now=now)
+    return 1
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+# The calendar version each database's open cases were last all counted with, per process:
+# an optimisation only (a fresh process sweeps once; the rows are the truth).
+_swept: dict[str, str] = {}
 
 
 def check_deficiency_promises(
@@ -119,7 +187,7 @@ def check_deficiency_promises(
         reason = (f"容缺材料未在承诺日期 {promised} 前补齐 / deficient materials not supplied "
                   f"by the promised date {promised}")
         case.deficiency_missed_at = now
-        case.warning_level = WarningLevel.red
+        case.warning_level, case.warning_recheck_on = WarningLevel.red, None
         service.record_fact(db_session=db_session, case=case,
                             action="deficiency_promise_missed", reason=reason,
                             data={"missing": case.deficient_materials, "then": action},
@@ -140,6 +208,8 @@ def run_once(*, db_session: Session, settings: Settings, now: datetime | None = 
         deemed_accepted=deem_acceptances(db_session=db_session, settings=settings, now=now),
         promises_missed=check_deficiency_promises(db_session=db_session, settings=settings,
                                                   now=now, action=action),
+        deadlines_recounted=redate_deadlines(db_session=db_session, settings=settings,
+                                             now=now),
         warnings_changed=refresh_warnings(db_session=db_session, settings=settings, now=now),
     )
 

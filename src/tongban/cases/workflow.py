@@ -22,8 +22,11 @@ Staff must also have the case's region and department in scope (checked by the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from tongban.node.root import wiring
 
 
 class State(StrEnum):
@@ -43,7 +46,7 @@ class State(StrEnum):
     delivered = "delivered"
 
 
-STATE_LABELS: dict[str, str] = {
+_BASE_STATE_LABELS: dict[str, str] = {
     State.submitted: "已提交",
     State.pre_review: "预审中",
     State.supplement_requested: "补正中(受理前)",
@@ -70,6 +73,8 @@ CLOSED_STATES = frozenset(
 )
 # States in which the legal clock runs (so warnings apply).
 CLOCK_RUNNING_STATES = frozenset({State.accepted})
+# Accepted, with the clock stopped (Art. 45 special procedures, a supplement under way).
+PAUSED_STATES = frozenset({State.paused, State.supplement_in_process})
 # States before acceptance, where Art. 32's five-day rule applies.
 BEFORE_ACCEPTANCE = frozenset({State.submitted, State.pre_review})
 
@@ -97,7 +102,7 @@ class Action(StrEnum):
     deem_accept = "deem_accept"
 
 
-ACTION_LABELS: dict[str, str] = {
+_BASE_ACTION_LABELS: dict[str, str] = {
     Action.pre_review_pass: "预审通过",
     Action.request_supplement: "一次性告知补正",
     Action.supply: "补正材料",
@@ -234,10 +239,13 @@ def _immediate_rows() -> tuple[Transition, ...]:
 
 @dataclass(frozen=True)
 class Workflow:
-    """A named table, indexed by (state, action)."""
+    """A named table, indexed by (state, action), with the labels of any states and
+    actions of its own (a bundle's 部分准予)."""
 
     name: str
     rows: tuple[Transition, ...]
+    state_labels: Mapping[str, str] = field(default_factory=dict)
+    action_labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         keys = [(r.state, r.action) for r in self.rows]
@@ -259,13 +267,45 @@ class Workflow:
 
 STANDARD = Workflow("standard", STANDARD_ROWS)
 IMMEDIATE = Workflow("immediate", _immediate_rows())
-WORKFLOWS: dict[str, Workflow] = {"promised": STANDARD, "immediate": IMMEDIATE,
-                                  "standard": STANDARD}
+# The names a guide's item kind gives (promised, immediate) and the table's own name.
+CASE_WORKFLOWS: dict[str, Workflow] = {"promised": STANDARD, "immediate": IMMEDIATE,
+                                       "standard": STANDARD}
 
 
-def workflow_for(item_kind: str | None) -> Workflow:
-    """The workflow an implementation names through its guide's item kind."""
-    return WORKFLOWS.get(item_kind or "promised", STANDARD)
+def workflow_for(name: str | None) -> Workflow:
+    """The registered workflow a case names (an item kind, or "bundle"); an unknown name
+    is a configuration error, never a silent fall-back to the standard table."""
+    return wiring().workflows.get(name or "promised")
+
+
+class _Labels(Mapping[str, str]):
+    """Chinese labels of the case engine's states or actions, plus those of every
+    registered workflow (read once the wiring exists)."""
+
+    def __init__(self, base: dict[str, str], attr: str) -> None:
+        self._base, self._attr = base, attr
+        self._merged: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._merged is None:
+            merged = dict(self._base)
+            for workflow in wiring().workflows:
+                merged.update(getattr(workflow, self._attr))
+            self._merged = merged
+        return self._merged
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+STATE_LABELS: Mapping[str, str] = _Labels(_BASE_STATE_LABELS, "state_labels")
+ACTION_LABELS: Mapping[str, str] = _Labels(_BASE_ACTION_LABELS, "action_labels")
 
 
 def initial_state(channel: str) -> State:

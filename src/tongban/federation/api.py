@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import DB_SESSION, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep, rate_limit
 from tongban.config import Settings
-from tongban.federation import modes, registry, service, witness
+from tongban.federation import modes, registry, service, supplements, witness
 from tongban.federation.envelopes import EnvelopeRejected
 from tongban.federation.schemas import (
     BatchIn,
@@ -26,9 +26,12 @@ from tongban.federation.schemas import (
     JointIn,
     LicenceCheckIn,
     MessageOut,
+    ParkedOut,
     RegistryOut,
     RejectionOut,
     ResultRecordOut,
+    SupplyIn,
+    WithdrawIn,
     WitnessOut,
 )
 from tongban.identity.actor import Actor
@@ -36,12 +39,11 @@ from tongban.identity.deps import current_actor, require_roles
 
 router = APIRouter(prefix="/federation", tags=["federation"])
 JOSE = "application/jose"
-MAX_BATCH_BYTES = 64 * 1024 * 1024
 
 
 async def raw_body(request: Request) -> bytes:
     """The request body, read no further than one byte past the envelope limit."""
-    limit = service.LIMITS.max_envelope_bytes
+    limit = service.envelope_limit(request.app.state.settings)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -110,12 +112,23 @@ def get_node(db: Session = DB_SESSION,
 @router.get("/messages", response_model=list[MessageOut])
 def get_messages(case_ref: str | None = Query(None, max_length=64),
                  direction: str | None = Query(None, pattern="^(in|out)$"),
+                 status: str | None = Query(None, pattern="^(queued|delivered|failed|accepted)$"),
                  limit: int = Query(100, ge=1, le=1000), db: Session = DB_SESSION,
                  _actor: Actor = Depends(require_roles("operator", "supervisor"))
                  ) -> list[MessageOut]:
-    """The message log: every envelope sent and received, with its receipt."""
-    rows = service.messages(db_session=db, case_ref=case_ref, direction=direction, limit=limit)
+    """The message log: every envelope sent and received, with its receipt;
+    `status=failed`: the envelopes this node gave up on, and why."""
+    rows = service.messages(db_session=db, case_ref=case_ref, direction=direction,
+                            status=status, limit=limit)
     return [MessageOut.model_validate(r) for r in rows]
+
+
+@router.get("/inbox/parked", response_model=list[ParkedOut])
+def get_parked(limit: int = Query(100, ge=1, le=1000), db: Session = DB_SESSION,
+               _actor: Actor = Depends(require_roles("operator", "supervisor"))
+               ) -> list[ParkedOut]:
+    """Received envelopes set aside because their handler cannot process them, and why."""
+    return [ParkedOut.model_validate(r) for r in service.parked(db_session=db, limit=limit)]
 
 
 @router.get("/rejections", response_model=list[RejectionOut])
@@ -165,6 +178,24 @@ def deliver_forwarded(case_id: uuid.UUID, body: DeliverIn, db: Session = DB_SESS
                          data=body)
 
 
+@router.post("/cases/{case_id}/supply", response_model=ForwardedCaseOut)
+def supply_forwarded(case_id: uuid.UUID, body: SupplyIn, db: Session = DB_SESSION,
+                     settings: Settings = Depends(get_settings_dep),
+                     actor: Actor = Depends(current_actor)) -> ForwardedCaseOut:
+    """补正 from here: what the handling region's notice asks for, sent to it."""
+    return supplements.supply(db_session=db, settings=settings, actor=actor,
+                              forwarded_id=case_id, data=body)
+
+
+@router.post("/cases/{case_id}/withdraw", response_model=ForwardedCaseOut)
+def withdraw_forwarded(case_id: uuid.UUID, body: WithdrawIn, db: Session = DB_SESSION,
+                       settings: Settings = Depends(get_settings_dep),
+                       actor: Actor = Depends(current_actor)) -> ForwardedCaseOut:
+    """撤回申请 from here: the handling region withdraws its case."""
+    return supplements.withdraw(db_session=db, settings=settings, actor=actor,
+                                forwarded_id=case_id, data=body)
+
+
 @router.post("/joint-cases", response_model=JointCaseOut, status_code=201)
 def open_joint(body: JointIn, db: Session = DB_SESSION,
                settings: Settings = Depends(get_settings_dep),
@@ -192,7 +223,7 @@ def get_results(db: Session = DB_SESSION, settings: Settings = Depends(get_setti
 # --- licences and logs across regions -----------------------------------------------------------
 
 
-@router.post("/licences/verify")
+@router.post("/licences/verify", dependencies=[Depends(rate_limit("licence_verify"))])
 def verify_licence(body: LicenceCheckIn, db: Session = DB_SESSION,
                    settings: Settings = Depends(get_settings_dep)) -> dict[str, Any]:
     """互认: verify a licence issued by any node, with that node's trust and status lists."""

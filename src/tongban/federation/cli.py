@@ -3,10 +3,12 @@ look at the message log, and start a local federation on loopback."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -183,19 +185,36 @@ def ping(region: str = typer.Argument(..., help="The peer's region code.")) -> N
 
 @app.command("messages")
 def messages(case: str | None = typer.Option(None, help="Only this case reference."),
+             status: str | None = typer.Option(None, help="queued, delivered, failed or "
+                                                "accepted."),
              limit: int = typer.Option(50)) -> None:
-    """The message log (both directions) with receipt status."""
+    """The message log (both directions) with receipt status and the last error."""
     from tongban.federation import service
 
     with _session() as session:
-        rows = service.messages(db_session=session, case_ref=case, limit=limit)
+        rows = service.messages(db_session=session, case_ref=case, status=status,
+                                limit=limit)
         table = Table()
-        for column in ("logged", "dir", "peer", "type", "status", "sha256", "receipt"):
+        for column in ("logged", "dir", "peer", "type", "status", "sha256", "receipt",
+                       "error"):
             table.add_column(column)
         for r in rows:
             table.add_row(f"{r.logged_at:%H:%M:%S}", r.direction, r.peer_region, r.type,
-                          r.status, r.body_sha256[:12], "yes" if r.receipt else "no")
+                          r.status, r.body_sha256[:12], "yes" if r.receipt else "no",
+                          (r.last_error or "")[:80])
     console.print(table)
+
+
+@app.command("parked")
+def parked(limit: int = typer.Option(50)) -> None:
+    """Received envelopes set aside because their handler cannot process them."""
+    from tongban.federation import service
+
+    with _session() as session:
+        for r in service.parked(db_session=session, limit=limit):
+            console.print(f"{r.parked_at:%Y-%m-%d %H:%M:%S} {r.type:<16} from {r.sender} "
+                          f"{r.envelope_id} ({r.attempts} attempts): {r.last_error}",
+                          highlight=False)
 
 
 @app.command("rejections")
@@ -218,6 +237,114 @@ def witness_now() -> None:
         for region, result in witness.witness_peers(db_session=session,
                                                     settings=get_settings()).items():
             console.print(f"{region}: {result}")
+
+
+def _forwarded_id(case: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(case)
+    except ValueError:
+        raise InvalidInput(f"转办件编号应为 UUID / the forwarded case id is a UUID: {case!r}"
+                           ) from None
+
+
+def _acting(session: Any, username: str) -> Any:
+    """The account a command acts as (its roles, scopes and person)."""
+    from tongban.identity import service as identity
+
+    account = identity.find_account_by_username(db_session=session, username=username)
+    if account is None:
+        raise InvalidInput(f"没有该账号 / no account {username!r}")
+    return identity.actor_from_account(account)
+
+
+def _material_files(specs: list[str]) -> list[Any]:
+    """`CODE=PATH` options as the materials a supply carries (each file read whole, its
+    size checked by the service against the node's upload limit)."""
+    from tongban.federation.schemas import MaterialIn
+
+    out = []
+    for spec in specs:
+        code, sep, path = spec.partition("=")
+        if not sep or not code.strip() or not path.strip():
+            raise InvalidInput(f"--material 应为 CODE=PATH / --material takes CODE=PATH: "
+                               f"{spec!r}")
+        file = Path(path.strip())
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"无法读取材料文件 / cannot read {file}: "
+                               f"{exc.strerror or exc}") from None
+        if not data:
+            raise InvalidInput(f"材料文件为空 / {file} is empty")
+        out.append(MaterialIn(code=code.strip()[:40], filename=file.name[:255],
+                              content_base64=base64.b64encode(data).decode()))
+    return out
+
+
+@app.command("cases")
+def forwarded_cases(as_user: str = typer.Option(..., "--as", help="The account: an "
+                                                "applicant sees their own, staff of the "
+                                                "node's region all of this node's."),
+                    limit: int = typer.Option(50, min=1, max=500)) -> None:
+    """Forwarded cases (handled in another region), newest first: the ids supply and
+    withdraw take."""
+    from tongban.cases.workflow import STATE_LABELS
+    from tongban.federation import modes
+
+    with _session() as session:
+        rows = modes.list_forwarded(db_session=session, settings=get_settings(),
+                                    actor=_acting(session, as_user), limit=limit)
+        for fc in rows:  # one line each, never wrapped: the id is what scripts take
+            console.print(f"{fc.id} {fc.state} ({STATE_LABELS.get(fc.state, fc.state)}) "
+                          f"{fc.mode} at {fc.handling_region} "
+                          f"{fc.remote_case_number or '-'} {fc.item_name}",
+                          highlight=False, soft_wrap=True)
+
+
+@app.command("supply")
+def supply(case: str = typer.Argument(..., help="The forwarded case's id (as listed here)."),
+           material: list[str] = typer.Option([], "--material", help="CODE=PATH of a file "
+                                              "the notice asks for; once per material."),
+           note: str | None = typer.Option(None, "--note", help="A note to the handling "
+                                           "region."),
+           as_user: str = typer.Option(..., "--as", help="The applicant (全程网办) or the "
+                                       "receiving window's clerk (异地代收).")) -> None:
+    """补正 from here: answer the handling region's open notice with the files it asks for."""
+    from tongban.federation import supplements
+    from tongban.federation.schemas import SupplyIn
+
+    forwarded_id = _forwarded_id(case)
+    materials = _material_files(material)
+    settings = get_settings()
+    with _session() as session:
+        out = supplements.supply(db_session=session, settings=settings,
+                                 actor=_acting(session, as_user), forwarded_id=forwarded_id,
+                                 data=SupplyIn(materials=materials, note=note or None))
+    console.print(f"{out.id}: 补正材料已发送 / supplement sent to {out.handling_region} "
+                  f"({len(materials)} file(s)); waiting for the handling region",
+                  highlight=False)
+
+
+@app.command("withdraw")
+def withdraw(case: str = typer.Argument(..., help="The forwarded case's id."),
+             reason: str = typer.Option(..., "--reason", help="Why (required)."),
+             as_user: str = typer.Option(..., "--as", help="The applicant (or the receiving "
+                                         "window's clerk, on the applicant's request).")
+             ) -> None:
+    """撤回申请 from here: the handling region withdraws its case if still undecided."""
+    from tongban.federation import supplements
+    from tongban.federation.schemas import WithdrawIn
+
+    forwarded_id = _forwarded_id(case)
+    if not reason.strip():
+        raise InvalidInput("请填写撤回原因 / --reason must not be empty")
+    settings = get_settings()
+    with _session() as session:
+        out = supplements.withdraw(db_session=session, settings=settings,
+                                   actor=_acting(session, as_user), forwarded_id=forwarded_id,
+                                   data=WithdrawIn(reason=reason.strip()[:2000]))
+    console.print(f"{out.id}: 撤回申请已发送 / withdrawal sent to {out.handling_region}; "
+                  f"waiting for the handling region", highlight=False)
 
 
 @app.command("up")

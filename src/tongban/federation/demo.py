@@ -36,6 +36,7 @@ from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR
 from tongban.identity.ids import make_resident_id
 from tongban.licences import service as licences
+from tongban.node.keyring import keyring
 
 # (node region, node name, demo regions it serves, people: (login, name, home, born, seq))
 NODES: tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, str, str, str, int], ...]],
@@ -163,7 +164,7 @@ def prepare(*, base: Path, count: int, base_port: int = 8101, ports: list[int] |
 def _fresh_engine(spec: LocalNodeSpec) -> Engine:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{spec.root / 'node.db'}{suffix}").unlink(missing_ok=True)
-    engine = make_engine(spec.settings.database_url)
+    engine = make_engine(spec.settings.database_url, keys=keyring(spec.settings))
     Base.metadata.create_all(engine)
     return engine
 
@@ -171,7 +172,8 @@ def _fresh_engine(spec: LocalNodeSpec) -> Engine:
 def federate(specs: list[LocalNodeSpec]) -> None:
     """Authority = the first node; every node's descriptor listed, the anchor and the
     first registry handed to each member."""
-    engines = {s.region: make_engine(s.settings.database_url) for s in specs}
+    engines = {s.region: make_engine(s.settings.database_url, keys=keyring(s.settings))
+               for s in specs}
     try:
         authority = specs[0]
         descriptors = []

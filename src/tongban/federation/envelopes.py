@@ -65,6 +65,17 @@ REJECTIONS: dict[str, tuple[int, str]] = {
 }
 
 
+# Refusals that sending the same bytes again can never turn into a receipt: the sender
+# gives up at once and shows a person why. Every other code is temporary (the peer's
+# registry or clock may catch up, a concurrent twin may settle) and is retried with
+# backoff, a bounded number of times.
+PERMANENT = frozenset({
+    "empty_body", "too_large", "malformed", "bad_header", "bad_json", "not_canonical",
+    "invalid_envelope", "sender_mismatch", "bad_signature", "wrong_receiver", "unknown_type",
+    "too_old", "replayed_id"})
+assert set(REJECTIONS) >= PERMANENT
+
+
 class EnvelopeRejected(DomainError):
     """An envelope refused at the door; `code` is a key of REJECTIONS."""
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tongban.db import Base, IdMixin, JsonType, utcnow
+from tongban.sealed import SealedJson
 
 AutoId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -103,7 +104,7 @@ class Message(Base):
     logged_at: Mapped[datetime] = mapped_column(default=utcnow)
     body_sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(12))  # queued | delivered | accepted
+    status: Mapped[str] = mapped_column(String(12))  # queued | delivered | failed | accepted
     receipt: Mapped[str | None] = mapped_column(Text)
     receipt_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
@@ -134,6 +135,9 @@ class InboxEnvelope(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set aside: its handler fails in a way retrying cannot fix (or failed too often);
+    # reported to the operator, never run again, and the envelopes behind it go on.
+    parked_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_federation_inbox_pending", "processed_at", "received_at"),)
 
@@ -193,7 +197,14 @@ class CaseLink(IdMixin, Base):
     opened_by: Mapped[uuid.UUID]  # the envelope
     licences_sent: Mapped[list[str]] = mapped_column(JsonType, default=list)
     result_sent_at: Mapped[datetime | None]
+    # 数据回流 done: the foreign applicant's form, files and envelope bodies are gone.
+    purged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # The sender's idempotency key: one case per forwarded application of a peer, however
+    # often (and under however many envelope ids) the peer signs it again.
+    __table_args__ = (UniqueConstraint("peer_region", "peer_case_ref",
+                                       name="uq_federation_case_links_peer_case"),)
 
 
 class JointCase(IdMixin, Base):
@@ -242,8 +253,10 @@ class ForwardedCase(IdMixin, Base):
     remote_case_id: Mapped[str | None] = mapped_column(String(64))
     last_remote_seq: Mapped[int] = mapped_column(default=0)
     decision: Mapped[str | None] = mapped_column(String(30))
-    form_data: Mapped[dict[str, Any] | None] = mapped_column(JsonType)  # None once purged
-    materials: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    form_data: Mapped[dict[str, Any] | None] = mapped_column(  # None once purged
+        SealedJson("federation_forwarded_cases.form_data"))
+    materials: Mapped[list[dict[str, Any]]] = mapped_column(
+        SealedJson("federation_forwarded_cases.materials"), default=list)
     licences: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
     delivered_at: Mapped[datetime | None]
     purged_at: Mapped[datetime | None]
@@ -266,7 +279,8 @@ class ForwardedCaseEvent(Base):
     state: Mapped[str] = mapped_column(String(30))
     remote_seq: Mapped[int | None]
     envelope_id: Mapped[uuid.UUID | None]
-    data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(
+        SealedJson("federation_forwarded_case_events.data"), default=dict)
 
     __table_args__ = (UniqueConstraint("forwarded_case_id", "seq", name="uq_federation_fce_seq"),)
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
@@ -30,6 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record as audit
+from tongban.blobs.store import BlobStore, blob_store
+from tongban.cases import own_identity
 from tongban.cases import service as cases
 from tongban.cases.models import Case, CaseEvent
 from tongban.cases.workflow import CLOSED_STATES, DECIDED_STATES
@@ -53,6 +54,7 @@ from tongban.federation.schemas import (
     ForwardedCaseOut,
     ForwardedEventOut,
     ForwardIn,
+    ForwardingProblemOut,
     JointCaseOut,
     JointIn,
     NodeOut,
@@ -72,7 +74,6 @@ MODE_LABEL = {"fully_online": "全程网办", "receive_and_forward": "异地代�
 DECIDED = frozenset(s.value for s in DECIDED_STATES)
 CLOSED = frozenset(s.value for s in CLOSED_STATES) | {"failed"}
 APPROVED = frozenset({"approved", "approved_on_commitment", "delivered"})
-MAX_MATERIAL_BYTES = 5 * 1024 * 1024
 
 # 多地联办 kinds: the roles a joint application needs, one task per role.
 JOINT_KINDS: dict[str, dict[str, Any]] = {
@@ -82,27 +83,34 @@ JOINT_KINDS: dict[str, dict[str, Any]] = {
                          "roles": ("转出地", "转入地")},
 }
 
+# This module's envelope types and their inbox handlers, and what the sender does when
+# it gives up on one (federation.wiring registers both).
+HANDLERS: dict[str, service.Handler] = {}
+UNDELIVERABLE: dict[str, service.Undeliverable] = {}
+
+
+def handles(kind: str) -> Callable[[service.Handler], service.Handler]:
+    """List `func` as the inbox handler of envelope type `kind`."""
+    def add(func: service.Handler) -> service.Handler:
+        HANDLERS[kind] = func
+        return func
+    return add
+
+
+def on_undeliverable(kind: str) -> Callable[[service.Undeliverable], service.Undeliverable]:
+    """List `func` as what happens when an envelope of type `kind` is given up on."""
+    def add(func: service.Undeliverable) -> service.Undeliverable:
+        UNDELIVERABLE[kind] = func
+        return func
+    return add
+
 
 # --- receiving side: forwarding --------------------------------------------------------------
 
 
-def _blob_root(settings: Settings) -> Path:
-    return Path(settings.var_dir) / "federation_blobs"
-
-
-def _blob_path(settings: Settings, sha256: str) -> Path:
-    return _blob_root(settings) / sha256[:2] / sha256
-
-
-def _keep_blob(settings: Settings, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    path = _blob_path(settings, digest)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return digest
+def _forwarding_copies(settings: Settings) -> BlobStore:
+    """Where the receiving node keeps what it forwarded (the node's shared blob store)."""
+    return blob_store(settings, "federation_blobs")
 
 
 def _append(db_session: Session, fc: ForwardedCase, *, actor_name: str, action: str,
@@ -155,11 +163,11 @@ def _materials(settings: Settings, given: list[Any]) -> tuple[list[dict[str, Any
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput("材料内容不是 base64 / material content is not base64",
                                details=[{"field": f"materials.{index}.content_base64"}]) from exc
-        if not data or len(data) > MAX_MATERIAL_BYTES:
+        if not data or len(data) > settings.max_upload_bytes:  # what an upload may be
             raise InvalidInput("材料为空或过大 / a material is empty or too large",
                                details=[{"field": f"materials.{index}", "size": len(data),
-                                         "limit": MAX_MATERIAL_BYTES}])
-        digest = _keep_blob(settings, data)
+                                         "limit": settings.max_upload_bytes}])
+        digest = _forwarding_copies(settings).keep(data)
         ref = {"code": material.code, "filename": material.filename, "sha256": digest,
                "size": len(data)}
         kept.append(ref)
@@ -384,6 +392,9 @@ def _open_here(db_session: Session, settings: Settings, envelope: Envelope,
     person_id = _person_here(db_session, settings, system, payload["applicant"])
     actor = _peer_actor(envelope, payload, target.region_code, person_id)
     cases.validate_form(version.form_schema, payload.get("form_data") or {})
+    own_identity.check(db_session=db_session, settings=settings, schema=version.form_schema,
+                       form_data=payload.get("form_data") or {}, person_id=person_id,
+                       enterprise_id=None)
     party = cases.Party(person_id, None, None, str(payload["applicant"]["name"]), None,
                         envelope.sender)
     case = cases.open_case(db_session=db_session, actor=actor, target=target, party=party,
@@ -406,16 +417,35 @@ def _open_here(db_session: Session, settings: Settings, envelope: Envelope,
     return case
 
 
-@service.handles("case.apply")
+def _link_of(db_session: Session, envelope: Envelope) -> CaseLink | None:
+    """The case already opened for this application: by this envelope, or by another
+    envelope of the sender for the same forwarded case (its idempotency key: a re-signed
+    application, e.g. sent again after a restore, must not open a second case)."""
+    return db_session.scalar(select(CaseLink).where(or_(
+        CaseLink.opened_by == envelope.id,
+        (CaseLink.peer_region == envelope.sender)
+        & (CaseLink.peer_case_ref == str(envelope.case_id)))))
+
+
+@handles("case.apply")
 def handle_apply(*, db_session: Session, settings: Settings, envelope: Envelope,
                  now: datetime) -> str:
     """Open the forwarded application as a case here (once), and tell the sender."""
-    existing = db_session.scalar(select(CaseLink).where(CaseLink.opened_by == envelope.id))
+    existing = _link_of(db_session, envelope)
     if existing is not None:
         return "already opened"
     try:
         with db_session.begin_nested():
             case = _open_here(db_session, settings, envelope, now)
+            link = CaseLink(case_id=case.id, peer_region=envelope.sender,
+                            peer_case_ref=str(envelope.case_id), mode=envelope.payload["mode"],
+                            home_region=str(envelope.payload["applicant"].get("home_region")
+                                            or "")[:12] or None,
+                            opened_by=envelope.id, licences_sent=[], created_at=now)
+            db_session.add(link)
+            db_session.flush()
+    except IntegrityError as exc:  # the same application, opened at this moment under
+        raise service.Deferred("a twin is being opened") from exc  # another envelope id
     except DomainError as exc:
         service.send(db_session=db_session, settings=settings, receiver=envelope.sender,
                      kind="case.failed", case_id=envelope.case_id, now=now,
@@ -423,13 +453,6 @@ def handle_apply(*, db_session: Session, settings: Settings, envelope: Envelope,
                      payload={"error": exc.code, "message": exc.message,
                               "details": _plain(exc.details)})
         return f"failed: {exc.code}"
-    payload = envelope.payload
-    link = CaseLink(case_id=case.id, peer_region=envelope.sender,
-                    peer_case_ref=str(envelope.case_id), mode=payload["mode"],
-                    home_region=str(payload["applicant"].get("home_region") or "")[:12] or None,
-                    opened_by=envelope.id, licences_sent=[], created_at=now)
-    db_session.add(link)
-    db_session.flush()
     events = list(db_session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                      .order_by(CaseEvent.seq)))
     _send_status(db_session, settings, case, link, events, now)
@@ -444,10 +467,13 @@ def _plain(value: Any) -> Any:
 
 
 def _event_doc(event: CaseEvent) -> dict[str, Any]:
-    return {"seq": event.seq, "at": event.at.isoformat(), "action": event.action,
-            "from_state": event.from_state, "to_state": event.to_state,
-            "actor_role": event.actor_role, "actor_name": event.actor_name,
-            "reason": event.reason}
+    doc = {"seq": event.seq, "at": event.at.isoformat(), "action": event.action,
+           "from_state": event.from_state, "to_state": event.to_state,
+           "actor_role": event.actor_role, "actor_name": event.actor_name,
+           "reason": event.reason}
+    if event.action == "request_supplement":  # 一次性告知: what the window must collect
+        doc["notice"] = {"items": event.data.get("items") or []}
+    return doc
 
 
 def _send_status(db_session: Session, settings: Settings, case: Case, link: CaseLink,
@@ -468,9 +494,10 @@ def after_transition(*, db_session: Session, settings: Settings, case: Case,
                      event: CaseEvent) -> None:
     """cases.AFTER_TRANSITION hook: a forwarded case's every transition goes back to the
     receiving node (same transaction); a decision also goes to the home region."""
-    # A case opened for a peer was received there: its receiving region is the peer's,
-    # never its own region. A case received where it is handled has no link to look up.
-    if case.receiving_region_code == case.region_code:
+    # Envelopes open a case as the peer's actor, who has no account here: a case filed by
+    # an account of this node (applicant, agent, window) has no link to look up. The
+    # regions cannot tell: a joint task this node handles itself was received here too.
+    if case.submitted_by_account_id is not None:
         return
     link = db_session.scalar(_LINK_OF_CASE, {"case_id": case.id})
     if link is None:
@@ -502,7 +529,7 @@ def _send_home_record(db_session: Session, settings: Settings, case: Case, link:
                           "licences": [i for i in link.licences_sent]})
 
 
-@service.handles("case.delivered")
+@handles("case.delivered")
 def handle_delivered(*, db_session: Session, settings: Settings, envelope: Envelope,
                      now: datetime) -> str:
     """The receiving window delivered the result: record 送达 on the case here."""
@@ -539,7 +566,7 @@ def _forwarded(db_session: Session, envelope: Envelope) -> ForwardedCase:
     return fc
 
 
-@service.handles("case.status")
+@handles("case.status")
 def handle_status(*, db_session: Session, settings: Settings, envelope: Envelope,
                   now: datetime) -> str:
     """Mirror the handling node's events, strictly in sequence: a later status that
@@ -559,7 +586,8 @@ def handle_status(*, db_session: Session, settings: Settings, envelope: Envelope
                 action=f"remote.{event['action']}", now=now, remote_seq=event["seq"],
                 envelope_id=envelope.id,
                 data={"from_state": event.get("from_state"), "at": event.get("at"),
-                      "actor_role": event.get("actor_role"), "reason": event.get("reason")})
+                      "actor_role": event.get("actor_role"), "reason": event.get("reason"),
+                      **({"notice": event["notice"]} if event.get("notice") else {})})
         applied += 1
     fc.remote_case_number = payload.get("case_number") or fc.remote_case_number
     fc.remote_case_id = payload.get("case_id") or fc.remote_case_id
@@ -569,7 +597,7 @@ def handle_status(*, db_session: Session, settings: Settings, envelope: Envelope
     return f"applied {applied}"
 
 
-@service.handles("case.failed")
+@handles("case.failed")
 def handle_failed(*, db_session: Session, settings: Settings, envelope: Envelope,
                   now: datetime) -> str:
     """The handling node could not open the case: record why and close."""
@@ -581,7 +609,42 @@ def handle_failed(*, db_session: Session, settings: Settings, envelope: Envelope
     return "failed"
 
 
-@service.handles("case.licence")
+def _forwarded_by_ref(db_session: Session, case_ref: str | None) -> ForwardedCase | None:
+    try:
+        return db_session.get(ForwardedCase, uuid.UUID(str(case_ref)))
+    except ValueError:
+        return None
+
+
+@on_undeliverable("case.apply")
+def apply_undeliverable(*, db_session: Session, settings: Settings, envelope_id: uuid.UUID,
+                        case_ref: str | None, receiver: str, code: str, reason: str,
+                        now: datetime) -> None:
+    """The application never reached the handling node: the forwarded case fails, with
+    the reason, for the window and the applicant to see."""
+    fc = _forwarded_by_ref(db_session, case_ref)
+    if fc is None or fc.state in CLOSED:
+        return
+    fc.state = "failed"
+    _append(db_session, fc, actor_name=f"node {settings.node_region}", action="undeliverable",
+            now=now, envelope_id=envelope_id,
+            data={"code": code, "reason": reason, "to": receiver})
+    _after_mirror(db_session, settings, fc, now)
+
+
+@on_undeliverable("case.delivered")
+def delivered_undeliverable(*, db_session: Session, settings: Settings,
+                            envelope_id: uuid.UUID, case_ref: str | None, receiver: str,
+                            code: str, reason: str, now: datetime) -> None:
+    """The handling node never heard of the delivery: the forwarded case says so."""
+    fc = _forwarded_by_ref(db_session, case_ref)
+    if fc is not None:
+        _append(db_session, fc, actor_name=f"node {settings.node_region}",
+                action="undeliverable", now=now, envelope_id=envelope_id,
+                data={"code": code, "reason": reason, "to": receiver})
+
+
+@handles("case.licence")
 def handle_licence(*, db_session: Session, settings: Settings, envelope: Envelope,
                    now: datetime) -> str:
     """An e-licence issued for a forwarded case: visible to the applicant here."""
@@ -596,7 +659,7 @@ def handle_licence(*, db_session: Session, settings: Settings, envelope: Envelop
     return "licence stored"
 
 
-@service.handles("result.record")
+@handles("result.record")
 def handle_result_record(*, db_session: Session, settings: Settings, envelope: Envelope,
                          now: datetime) -> str:
     """数据回流: keep the result of a case handled elsewhere for a person of this region."""
@@ -717,19 +780,14 @@ def purge(*, db_session: Session, settings: Settings, fc: ForwardedCase, now: da
     fc.form_data = None
     still_used = _blobs_in_use(db_session, exclude=fc.id)
     removed = []
+    copies = _forwarding_copies(settings)
     for material in fc.materials:
         digest = material["sha256"]
         if digest not in still_used:
-            _blob_path(settings, digest).unlink(missing_ok=True)
+            copies.delete(digest)
             removed.append(digest)
     ref = str(fc.id)
-    db_session.execute(update(InboxEnvelope).where(InboxEnvelope.case_ref == ref)
-                       .values(token_enc=None))
-    sent = select(Message.envelope_id).where(Message.case_ref == ref, Message.direction == "out")
-    for message in db_session.scalars(select(OutboxMessage).where(
-            OutboxMessage.id.in_(sent), OutboxMessage.delivered_at.is_not(None))):
-        message.payload = {k: v for k, v in message.payload.items() if k != "token"} | {
-            "purged": True}
+    drop_envelopes(db_session=db_session, case_ref=ref)
     fc.purged_at = now
     _append(db_session, fc, actor_name="system", action="purged", now=now,
             data={"kept": ["references", "hashes", "receipts"], "blobs_removed": removed})
@@ -740,6 +798,20 @@ def purge(*, db_session: Session, settings: Settings, fc: ForwardedCase, now: da
         "forwarded_case_id": ref, "handling_region": fc.handling_region,
         "remote_case_number": fc.remote_case_number,
         "materials_sha256": [m["sha256"] for m in fc.materials]})
+
+
+def drop_envelopes(*, db_session: Session, case_ref: str) -> None:
+    """Drop the stored bodies of a case's processed inbound and delivered outbound
+    envelopes (they carry the applicant's data); their hashes and receipts stay."""
+    db_session.execute(update(InboxEnvelope).where(InboxEnvelope.case_ref == case_ref)
+                       .values(token_enc=None))
+    sent = select(Message.envelope_id).where(Message.case_ref == case_ref,
+                                             Message.direction == "out")
+    for message in db_session.scalars(select(OutboxMessage).where(
+            OutboxMessage.id.in_(sent), OutboxMessage.delivered_at.is_not(None))):
+        if "token" in message.payload:
+            message.payload = {k: v for k, v in message.payload.items() if k != "token"} | {
+                "purged": True}
 
 
 def _blobs_in_use(db_session: Session, exclude: uuid.UUID) -> set[str]:
@@ -784,10 +856,89 @@ def _events(db_session: Session, fc: ForwardedCase) -> list[ForwardedCaseEvent]:
                                    .order_by(ForwardedCaseEvent.seq)))
 
 
+# The handling node's states in which its case waits for a 补正 (before/after acceptance).
+SUPPLY_STATES = frozenset({"supplement_requested", "supplement_in_process"})
+
+
+def open_notice(fc: ForwardedCase, events: list[ForwardedCaseEvent]) -> dict[str, Any] | None:
+    """The handling node's supplement notice the applicant still has to answer here: its
+    items, text and the remote event it was made in (what a supply answers)."""
+    if fc.state not in SUPPLY_STATES:
+        return None
+    for event in reversed(events):
+        if event.action == "remote.request_supplement":
+            return {"remote_seq": event.remote_seq, "text": event.data.get("reason") or "",
+                    "items": (event.data.get("notice") or {}).get("items") or []}
+    return None
+
+
+def _refused(event: ForwardedCaseEvent, events: list[ForwardedCaseEvent]) -> bool:
+    """Whether the handling node sent back a refusal of the request this event sent."""
+    sent = str(event.envelope_id)
+    return any(e.action == "remote.request_refused" and e.data.get("request_envelope") == sent
+               for e in events)
+
+
+def pending_supply(notice: dict[str, Any] | None, events: list[ForwardedCaseEvent]
+                   ) -> ForwardedCaseEvent | None:
+    """The supply sent from here for the open notice that the handling node has neither
+    applied (the notice would be closed) nor refused: nothing to send again meanwhile."""
+    if notice is None:
+        return None
+    for event in reversed(events):
+        if (event.action == "supplied_here" and event.data.get("answers_seq")
+                == notice["remote_seq"] and not _refused(event, events)):
+            return event
+    return None
+
+
+def pending_withdrawal(fc: ForwardedCase, events: list[ForwardedCaseEvent]
+                       ) -> ForwardedCaseEvent | None:
+    """The withdrawal sent from here that the handling node has not yet applied or refused."""
+    if fc.state == "withdrawn" or fc.state in DECIDED or fc.state in CLOSED:
+        return None
+    for event in reversed(events):
+        if event.action == "withdrawal_sent" and not _refused(event, events):
+            return event
+    return None
+
+
 def _out(db_session: Session, fc: ForwardedCase) -> ForwardedCaseOut:
     out = ForwardedCaseOut.model_validate(fc)
-    out.events = [ForwardedEventOut.model_validate(e) for e in _events(db_session, fc)]
+    events = _events(db_session, fc)
+    out.events = [ForwardedEventOut.model_validate(e) for e in events]
+    out.problem = _problem(db_session, fc, events)
+    out.open_notice = open_notice(fc, events)
+    supplied = pending_supply(out.open_notice, events)
+    withdrawn = pending_withdrawal(fc, events)
+    out.supply_sent_at = supplied.at if supplied else None
+    out.withdrawal_sent_at = withdrawn.at if withdrawn else None
     return out
+
+
+def _problem(db_session: Session, fc: ForwardedCase, events: list[ForwardedCaseEvent]
+             ) -> ForwardingProblemOut | None:
+    """The last failure of a forwarded case: given up on, refused by the handling node,
+    or (while still forwarding) the error of the latest attempt to deliver it."""
+    for event in reversed(events):
+        if event.action == "undeliverable":
+            return ForwardingProblemOut(code=str(event.data.get("code")),
+                                        reason=str(event.data.get("reason")), at=event.at,
+                                        final=fc.state == "failed")
+        if event.action == "remote.failed":
+            return ForwardingProblemOut(code=str(event.data.get("error")),
+                                        reason=str(event.data.get("message")), at=event.at,
+                                        final=True)
+    if fc.state != "forwarding":
+        return None
+    sent = db_session.scalar(select(Message).where(
+        Message.case_ref == str(fc.id), Message.direction == "out",
+        Message.type == "case.apply", Message.status == "queued",
+        Message.last_error.is_not(None)))
+    if sent is None:
+        return None
+    return ForwardingProblemOut(code="retrying", reason=str(sent.last_error),
+                                at=sent.logged_at, final=False, attempts=sent.attempts)
 
 
 def view(*, db_session: Session, settings: Settings, actor: Actor, forwarded_id: uuid.UUID
@@ -797,16 +948,19 @@ def view(*, db_session: Session, settings: Settings, actor: Actor, forwarded_id:
 
 
 def list_forwarded(*, db_session: Session, settings: Settings, actor: Actor,
-                   ready_to_deliver: bool = False, limit: int = 100) -> list[ForwardedCaseOut]:
+                   ready_to_deliver: bool = False, own: bool = False, limit: int = 100
+                   ) -> list[ForwardedCaseOut]:
     """The forwarded cases the caller may see, newest first; `ready_to_deliver`: only
-    异地代收 cases the handling node has decided and this window has not yet delivered."""
+    异地代收 cases the handling node has decided and this window has not yet delivered;
+    `own`: only the caller's own applications, even for staff (the portal's 我的办件)."""
     stmt = select(ForwardedCase).order_by(ForwardedCase.created_at.desc(),
                                           ForwardedCase.id.desc()).limit(limit)
-    if not _staff_of_node(actor, settings.node_region):
+    if own or not _staff_of_node(actor, settings.node_region):
         clauses = []
         if actor.account_id is not None:
-            clauses += [ForwardedCase.applicant_account_id == actor.account_id,
-                        ForwardedCase.received_by_account_id == actor.account_id]
+            clauses.append(ForwardedCase.applicant_account_id == actor.account_id)
+            if not own:
+                clauses.append(ForwardedCase.received_by_account_id == actor.account_id)
         if actor.person_id is not None:
             clauses.append(ForwardedCase.applicant_person_id == actor.person_id)
         if not clauses:
@@ -912,11 +1066,3 @@ def forward_licences(*, db_session: Session, settings: Settings, now: datetime |
     db_session.flush()
     return sent
 
-
-def install() -> None:
-    """Register the case hook once (cases.service.AFTER_TRANSITION)."""
-    if after_transition not in cases.AFTER_TRANSITION:
-        cases.AFTER_TRANSITION.append(after_transition)
-
-
-install()

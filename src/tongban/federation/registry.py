@@ -35,6 +35,7 @@ from tongban.identity.actor import SYSTEM_ACTOR, Actor, region_prefix
 from tongban.licences import keys as licence_keys
 from tongban.licences import signing
 from tongban.node import keys as node_keys
+from tongban.node.keyring import keyring
 
 REGISTRY_TYP = "tongban-registry+jws"
 ANCHOR_TYPE = "tongban-federation-anchor"
@@ -73,7 +74,6 @@ def init_node(*, db_session: Session, settings: Settings, endpoint: str,
     node.name = (name or settings.node_name).strip()[:100]
     node.endpoint = endpoint
     node.updated_at = utcnow()
-    node_keys.node_key(settings)  # make sure the key exists
     db_session.flush()
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="federation.init", entity="federation_node", entity_id=node.region_code,
@@ -127,11 +127,17 @@ def _load_authority_key(path: str) -> Ed25519PrivateKey:
 
 
 def authority_key(settings: Settings, *, create: bool = False) -> Ed25519PrivateKey:
-    """The registry authority's signing key (only on the authority node)."""
+    """The registry authority's signing key (only on the authority node): the key ring's
+    (`tongban keys init --authority`); a development node may make one in var_dir."""
+    ring = keyring(settings)
+    if ring.authority is not None:
+        return ring.authority
     path = _authority_key_path(settings)
     if not path.exists():
-        if not create:
-            raise NotFound("本节点不是注册表签发机构 / this node is not a registry authority",
+        if not create or settings.production:
+            raise NotFound("本节点不是注册表签发机构 / this node is not a registry authority"
+                           + (" (production: its key comes from the key file, "
+                              "`tongban keys init --authority`)" if create else ""),
                            code="not_authority")
         _create_key(path)
     return _load_authority_key(str(path))
@@ -491,14 +497,15 @@ def mark_pulled(*, db_session: Session, now: datetime) -> None:
 
 def authority_due(*, db_session: Session, settings: Settings, now: datetime) -> bool:
     """Authority: whether the registry should be re-signed (half its life has passed)."""
-    if not _authority_key_path(settings).exists() or db_session.get(LocalNode, 1) is None:
+    if not is_authority(settings) or db_session.get(LocalNode, 1) is None:
         return False
     registry = stored(db_session=db_session)
     return registry is None or registry.expires_at - now <= REGISTRY_LIFETIME / 2
 
 
 def is_authority(settings: Settings) -> bool:
-    return _authority_key_path(settings).exists()
+    return keyring(settings).authority is not None or (
+        not settings.production and _authority_key_path(settings).exists())
 
 
 def anchor_url(*, db_session: Session) -> str | None:

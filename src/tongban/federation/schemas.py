@@ -80,6 +80,17 @@ class MessageOut(_Out):
     last_error: str | None
 
 
+class ParkedOut(_Out):
+    envelope_id: uuid.UUID
+    sender: str
+    type: str
+    case_ref: str | None
+    received_at: datetime
+    parked_at: datetime
+    attempts: int
+    last_error: str | None
+
+
 class RejectionOut(_Out):
     id: uuid.UUID
     at: datetime
@@ -148,6 +159,17 @@ class ForwardedEventOut(_Out):
     data: dict[str, Any]
 
 
+class ForwardingProblemOut(BaseModel):
+    """Why a forwarded case did not reach (or was refused by) its handling node:
+    `final` when the case failed; else the envelope is still being retried."""
+
+    code: str
+    reason: str
+    at: datetime
+    final: bool
+    attempts: int = 0
+
+
 class ForwardedCaseOut(_Out):
     id: uuid.UUID
     mode: str
@@ -166,7 +188,14 @@ class ForwardedCaseOut(_Out):
     delivered_at: datetime | None
     purged_at: datetime | None
     created_at: datetime
+    problem: ForwardingProblemOut | None = None
     events: list[ForwardedEventOut] = Field(default_factory=list)
+    # The handling region's 补正 notice still to answer here (items, text, remote_seq).
+    open_notice: dict[str, Any] | None = None
+    # When the supply answering that notice, or a withdrawal, was sent from here and the
+    # handling node has not yet applied or refused it (None: nothing waiting).
+    supply_sent_at: datetime | None = None
+    withdrawal_sent_at: datetime | None = None
 
 
 class JointCaseOut(_Out):
@@ -177,6 +206,21 @@ class JointCaseOut(_Out):
     created_at: datetime
     completed_at: datetime | None
     tasks: list[ForwardedCaseOut] = Field(default_factory=list)
+
+
+class SupplyIn(_Strict):
+    """补正 answered at the receiving node: the materials the notice asks for (and the
+    corrected form, when it names fields), carried to the handling node."""
+
+    materials: list[MaterialIn] = Field(default_factory=list, max_length=20)
+    form_data: dict[str, Any] | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class WithdrawIn(_Strict):
+    """The applicant withdraws the application (撤回申请) from the receiving node."""
+
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class DeliverIn(Deliver):

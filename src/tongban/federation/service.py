@@ -13,23 +13,23 @@ Every refusal is logged with its reason.
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import insert, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from tongban.audit.service import record as audit
 from tongban.config import Settings
 from tongban.db import new_id, utcnow
-from tongban.errors import Conflict, DomainError, InvalidInput
+from tongban.errors import Conflict, DomainError, InvalidInput, TooLarge
 from tongban.federation import envelopes, registry
 from tongban.federation.envelopes import Envelope, EnvelopeRejected
 from tongban.federation.models import InboxEnvelope, Message, Rejection
@@ -37,9 +37,11 @@ from tongban.identity import crypto
 from tongban.ledger.service import record_act
 from tongban.licences import keys as licence_keys
 from tongban.licences import signing
+from tongban.node.root import wiring
 from tongban.outbox import service as outbox
 
 TOPIC = "federation"
+log = logging.getLogger(__name__)
 TOKEN_COLUMN = "federation.envelope_token"
 
 
@@ -48,15 +50,42 @@ class FederationSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TONGBAN_FEDERATION_", extra="ignore")
 
-    max_envelope_bytes: int = 8 * 1024 * 1024
+    # None: derived from the node's upload limit (envelope_limit), so every application
+    # the forwarding API accepts fits in an envelope every node accepts.
+    max_envelope_bytes: int | None = None
     max_batch_envelopes: int = 500
     # An envelope may be at most this far in the future (clock skew) ...
     max_skew_seconds: int = 300
     # ... and this old (retries across an outage); seen ids are kept at least this long.
     max_age_seconds: int = 7 * 24 * 3600
+    # Temporary delivery failures are retried with backoff (1 s ... 5 min) this many
+    # times (about a day), then the sender gives up and shows a person why.
+    max_delivery_attempts: int = 300
+    # An inbox envelope whose handler keeps failing (or deferring) is parked after this
+    # many attempts (about eight hours at the five-minute ceiling).
+    max_inbox_attempts: int = 100
 
 
 LIMITS = FederationSettings()
+MIN_BATCH_BYTES = 64 * 1024 * 1024
+ENVELOPE_OVERHEAD = 64 * 1024  # header, signature, applicant, checks and the other fields
+
+
+def envelope_limit(settings: Settings) -> int:
+    """The largest envelope this node sends or accepts. A forwarded application carries
+    its materials base64 in the JSON, and the JWS carries that JSON base64url: so the
+    largest forwarding request (tongban.body_limits) is the unit, once more in base64."""
+    if LIMITS.max_envelope_bytes is not None:
+        return LIMITS.max_envelope_bytes
+    from tongban.body_limits import FORWARDING_API, base64_size, limit_for
+
+    return base64_size(limit_for(FORWARDING_API[0], settings)) + ENVELOPE_OVERHEAD
+
+
+def batch_body_limit(settings: Settings) -> int:
+    """The largest request body the envelope endpoints read (checked before reading, by
+    tongban.body_limits): a batch of envelopes, at least one of the largest accepted."""
+    return max(MIN_BATCH_BYTES, envelope_limit(settings) + ENVELOPE_OVERHEAD)
 
 
 # --- the handler table ------------------------------------------------------------------
@@ -72,20 +101,20 @@ class Handler(Protocol):
                  now: datetime) -> str: ...
 
 
-# type -> handler; modes.py registers the case types. A type not here is refused.
-HANDLERS: dict[str, Handler] = {}
+class Undeliverable(Protocol):
+    """What the sender does when it gives up on an envelope of a type (the case it was
+    for fails, with the reason, for a person to see)."""
+
+    def __call__(self, *, db_session: Session, settings: Settings, envelope_id: uuid.UUID,
+                 case_ref: str | None, receiver: str, code: str, reason: str,
+                 now: datetime) -> None: ...
 
 
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    """Register the inbox handler of an envelope type."""
-    def register(func: Handler) -> Handler:
-        HANDLERS[kind] = func
-        return func
-    return register
+# The inbox handler of each envelope type is registered by the root (federation.wiring,
+# node.root.Wiring.envelope_handlers); a type nobody registered is refused.
 
 
-@handles("ping")
-def _ping(*, db_session: Session, settings: Settings, envelope: Envelope, now: datetime) -> str:
+def ping(*, db_session: Session, settings: Settings, envelope: Envelope, now: datetime) -> str:
     """A connectivity check; used by `federation ping` and the benchmark."""
     return "pong"
 
@@ -97,22 +126,22 @@ def _ping(*, db_session: Session, settings: Settings, envelope: Envelope, now: d
 class _NodeKeys:
     signing_key: Ed25519PrivateKey
     kid: str
-    vault: AESGCM
+    vault: crypto.Vault
 
 
-_KEYS: dict[tuple[str, str, str, str | None], _NodeKeys] = {}
+_KEYS: dict[tuple[str, str, str, str | None, str | None, str | None], _NodeKeys] = {}
 
 
 def node_keys(settings: Settings) -> _NodeKeys:
     """The node key, its kid and the data key, read once per process (every envelope
     and receipt is signed, every stored envelope sealed)."""
     ident = (str(settings.var_dir), settings.node_region, settings.node_name,
-             settings.data_key)
+             settings.data_key, settings.node_key, str(settings.key_file))
     found = _KEYS.get(ident)
     if found is None:
         node = licence_keys.node_key(settings)
         found = _KEYS[ident] = _NodeKeys(node.private_key, licence_keys.node_kid(settings),
-                                         AESGCM(crypto.vault_keys(settings).data_key))
+                                         crypto.vault(settings))
     return found
 
 
@@ -144,7 +173,7 @@ def send(*, db_session: Session, settings: Settings, receiver: str, kind: str,
     gets a clear error at once); hooks inside other domains' transactions queue anyway
     and delivery waits for a current registry (fail closed at the wire)."""
     now = now or utcnow()
-    if kind not in HANDLERS:
+    if kind not in wiring().envelope_handlers:
         raise InvalidInput("未知的信封类型 / unknown envelope type", details={"type": kind})
     if require_registry:
         current = registry.current(db_session=db_session, now=now)
@@ -161,10 +190,15 @@ def send(*, db_session: Session, settings: Settings, receiver: str, kind: str,
         raise InvalidInput("信封内容无法规范化 / the payload cannot be canonicalised",
                            details={"reason": str(exc)}) from exc
     data = token.encode("ascii")
-    queued = outbox.enqueue(db_session=db_session, topic=TOPIC, kind=kind, payload={
+    limit = envelope_limit(settings)
+    if len(data) > limit:  # refused here, with the change, rather than by every peer later
+        raise TooLarge("信封超过联邦的大小上限,请减少或压缩材料 / the envelope would be larger "
+                       "than a node accepts: send fewer or smaller materials",
+                       code="envelope_too_large", details={"size": len(data), "limit": limit})
+    outbox.enqueue(db_session=db_session, topic=TOPIC, kind=kind, payload={
         "envelope_id": str(envelope.id), "receiver": receiver, "case_ref": case_id,
-        "token": seal_token(settings, token)})
-    queued.id = envelope.id  # one id for the envelope and its outbox row
+        "token": seal_token(settings, token)},
+        message_id=envelope.id)  # one id for the envelope and its outbox row
     db_session.add(Message(
         envelope_id=envelope.id, direction="out", peer_region=receiver, type=kind,
         case_ref=case_id, user_ref=user_id, created_at=now, logged_at=now,
@@ -212,9 +246,9 @@ def _check_time(envelope: Envelope, now: datetime) -> None:
 
 
 def check(*, reg: registry.Registry, me: str, body: bytes, now: datetime,
-          max_bytes: int | None = None) -> tuple[Envelope, signing.Jws]:
+          max_bytes: int) -> tuple[Envelope, signing.Jws]:
     """Every stateless check of a received envelope; the first failure is raised."""
-    limit = max_bytes if max_bytes is not None else LIMITS.max_envelope_bytes
+    limit = max_bytes
     if not body:
         raise EnvelopeRejected("empty_body")
     if len(body) > limit:
@@ -236,9 +270,10 @@ def check(*, reg: registry.Registry, me: str, body: bytes, now: datetime,
     if envelope.receiver != me:
         raise EnvelopeRejected("wrong_receiver", details={
             "receiver": envelope.receiver, "this_node": me})
-    if envelope.type not in HANDLERS:
+    handlers = wiring().envelope_handlers
+    if envelope.type not in handlers:
         raise EnvelopeRejected("unknown_type", details={"type": envelope.type,
-                                                        "known": sorted(HANDLERS)})
+                                                        "known": sorted(handlers.names())})
     _check_time(envelope, now)
     return envelope, jws
 
@@ -348,6 +383,7 @@ def receive(*, db_session: Session, settings: Settings, bodies: list[bytes],
             log_rejection(db_session=db_session, body=body, error=exc, now=now)
         return [Refused(exc) for _ in bodies]
     checked: list[Envelope | EnvelopeRejected] = []
+    max_bytes = max_bytes if max_bytes is not None else envelope_limit(settings)
     for body in bodies:
         try:
             checked.append(check(reg=reg, me=settings.node_region, body=body, now=now,
@@ -437,14 +473,16 @@ def out_messages(*, db_session: Session, envelope_ids: list[uuid.UUID]
 
 
 def record_failure(*, db_session: Session, envelope_id: uuid.UUID, error: str,
-                   message: Message | None = None) -> None:
-    """Sender: note a failed attempt in the message log."""
+                   message: Message | None = None, gave_up: bool = False) -> None:
+    """Sender: note a failed attempt in the message log (`gave_up`: the last one)."""
     if message is None:
         message = db_session.scalar(select(Message).where(
             Message.envelope_id == envelope_id, Message.direction == "out"))
     if message is not None:
         message.attempts += 1
         message.last_error = error[:2000]
+        if gave_up:
+            message.status = "failed"
 
 
 # --- the inbox ---------------------------------------------------------------------------------
@@ -465,45 +503,88 @@ def backoff(attempts: int) -> timedelta:
 
 def process_inbox(*, db_session: Session, settings: Settings, now: datetime | None = None,
                   limit: int = 200) -> int:
-    """Run each unprocessed envelope's handler once it is due; returns how many ran."""
+    """Run each unprocessed envelope's handler once it is due; returns how many ran.
+
+    A handler that defers or meets a domain error is retried with backoff, at most
+    LIMITS.max_inbox_attempts times; one that fails otherwise (a malformed payload, a
+    bug) cannot succeed by retrying: the envelope is parked at once. Parked envelopes
+    are reported (log, audit, health, GET /federation/inbox/parked) and the inbox goes on
+    with the ones behind them. A database failure is not the envelope's: it propagates,
+    and the job's transaction is retried as a whole."""
     now = now or utcnow()
     rows = list(db_session.scalars(
         select(InboxEnvelope)
-        .where(InboxEnvelope.processed_at.is_(None),
+        .where(InboxEnvelope.processed_at.is_(None), InboxEnvelope.parked_at.is_(None),
                or_(InboxEnvelope.next_attempt_at.is_(None),
                    InboxEnvelope.next_attempt_at <= now))
         .order_by(InboxEnvelope.received_at, InboxEnvelope.created_at).limit(limit)))
     done = 0
     for row in rows:
-        handler = HANDLERS.get(row.type)
         try:
-            envelope = stored_envelope(settings=settings, row=row)
-            if handler is None:
-                raise DomainError(f"no handler for {row.type}")
             with db_session.begin_nested():
-                row.outcome = handler(db_session=db_session, settings=settings,
-                                      envelope=envelope, now=now)[:200]
+                row.outcome = _handle(db_session, settings, row, now)[:200]
             row.processed_at = now
             done += 1
-        except (Deferred, DomainError) as exc:
+        except (Deferred, DomainError, IntegrityError) as exc:
             row.attempts += 1
-            row.next_attempt_at = now + backoff(row.attempts)
             row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if row.attempts >= LIMITS.max_inbox_attempts:
+                _park(db_session, row, f"gave up after {row.attempts} attempts", now)
+            else:
+                row.next_attempt_at = now + backoff(row.attempts)
+        except OperationalError:
+            raise
+        except Exception as exc:  # a malformed payload or a bug: this envelope's alone
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            _park(db_session, row, "the handler cannot process it", now)
     db_session.flush()
     return done
+
+
+def _handle(db_session: Session, settings: Settings, row: InboxEnvelope, now: datetime
+            ) -> str:
+    envelope = stored_envelope(settings=settings, row=row)
+    handler = wiring().envelope_handlers.find(row.type)
+    if handler is None:
+        raise DomainError(f"no handler for {row.type}")
+    return handler(db_session=db_session, settings=settings, envelope=envelope, now=now)
+
+
+def _park(db_session: Session, row: InboxEnvelope, why: str, now: datetime) -> None:
+    """Set an envelope aside for a person: never run again, reported, and out of the way."""
+    row.parked_at = now
+    log.error("federation: parked inbox envelope %s (%s from %s): %s: %s", row.envelope_id,
+              row.type, row.sender, why, row.last_error)
+    audit(db_session=db_session, actor_id=None, actor_name="federation",
+          action="federation.envelope_parked", entity="federation_envelope",
+          entity_id=str(row.envelope_id),
+          details={"type": row.type, "sender": row.sender, "case_ref": row.case_ref,
+                   "why": why, "error": row.last_error})
+
+
+def parked(*, db_session: Session, limit: int = 100) -> list[InboxEnvelope]:
+    """Parked inbox envelopes, newest first (what an operator must look at)."""
+    return list(db_session.scalars(select(InboxEnvelope)
+                                   .where(InboxEnvelope.parked_at.is_not(None))
+                                   .order_by(InboxEnvelope.parked_at.desc())
+                                   .limit(max(1, min(limit, 1000)))))
 
 
 # --- reading the logs ----------------------------------------------------------------------
 
 
 def messages(*, db_session: Session, case_ref: str | None = None,
-             direction: str | None = None, limit: int = 100) -> list[Message]:
+             direction: str | None = None, status: str | None = None,
+             limit: int = 100) -> list[Message]:
     """The message log, newest first."""
     stmt = select(Message).order_by(Message.id.desc()).limit(max(1, min(limit, 1000)))
     if case_ref:
         stmt = stmt.where(Message.case_ref == case_ref)
     if direction:
         stmt = stmt.where(Message.direction == direction)
+    if status:
+        stmt = stmt.where(Message.status == status)
     return list(db_session.scalars(stmt))
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tongban.config import Settings
 from tongban.db import utcnow
-from tongban.federation import modes, registry, service, transport, witness
+from tongban.federation import modes, registry, retention, service, transport, witness
 from tongban.federation.envelopes import EnvelopeRejected
 from tongban.federation.models import LocalNode
 
@@ -58,6 +58,16 @@ def inbox_job(db_session: Session, settings: Settings) -> int:
         return 0
     done = service.process_inbox(db_session=db_session, settings=settings)
     return done + modes.forward_licences(db_session=db_session, settings=settings)
+
+
+RETENTION_EVERY = 60.0  # seconds: 数据回流 purges are not urgent, only certain
+
+
+def retention_job(db_session: Session, settings: Settings) -> int:
+    """数据回流: purge what a node held only to serve another region (retention.run)."""
+    if not _active(db_session):
+        return 0
+    return retention.run(db_session, settings)
 
 
 def witness_job(db_session: Session, settings: Settings) -> int:

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import DB_SESSION, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep, rate_limit
 from tongban.config import Settings
 from tongban.identity import csrf, service
 from tongban.identity.actor import Actor
@@ -29,6 +29,7 @@ from tongban.identity.schemas import (
     RevealOut,
     RevokeIn,
 )
+from tongban.node import ratelimit
 
 router = APIRouter(tags=["identity"])
 
@@ -36,12 +37,16 @@ router = APIRouter(tags=["identity"])
 # --- login ------------------------------------------------------------------------
 
 
-@router.post("/auth/login", response_model=LoginOut)
+@router.post("/auth/login", response_model=LoginOut,
+             dependencies=[Depends(rate_limit("login"))])
 def login(
     body: LoginIn, request: Request, response: Response, db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep),
 ) -> LoginOut:
-    """Sign in: returns a bearer token and sets the same token as an HttpOnly cookie."""
+    """Sign in: returns a bearer token and sets the same token as an HttpOnly cookie
+    (attempts are rate-limited per source and user name: 429 with Retry-After)."""
+    ratelimit.check_login(ratelimit.limiter_of(request), source=ratelimit.source_of(request),
+                          username=body.username)
     token, session = service.login(db_session=db, settings=settings,
                                    username=body.username, password=body.password)
     response.set_cookie(
@@ -109,11 +114,13 @@ def create_person(
 def find_people(
     id_number: str = Query(max_length=32), db: Session = DB_SESSION,
     settings: Settings = Depends(get_settings_dep),
-    _actor: Actor = Depends(require_roles(*service.LOOKUP_PERSON_ROLES)),
+    purpose: str = Query(default="一窗受理 / window intake", min_length=2, max_length=200),
+    actor: Actor = Depends(require_roles(*service.LOOKUP_PERSON_ROLES)),
 ) -> list[PersonOut]:
-    """Look a person up by ID number (window intake); at most one result, masked."""
-    person = service.find_person_by_id_number(db_session=db, settings=settings,
-                                              id_number=id_number)
+    """Look a person up by ID number (window intake); at most one result, masked; every
+    look-up, found or not, is audited with its purpose."""
+    person = service.lookup_person(db_session=db, settings=settings, actor=actor,
+                                   id_number=id_number, purpose=purpose)
     return [PersonOut.model_validate(person)] if person else []
 
 

@@ -1,10 +1,10 @@
 """CSRF tokens for requests a browser authenticates with a cookie (OWASP's HMAC token).
 
 A state-changing request (POST/PUT/PATCH/DELETE) that the session cookie authenticates must
-carry a token the node derived from that same cookie: HMAC-SHA256 under a key derived from
-the node's index key, compared in constant time. Another site can make the browser send
-the cookie, but can neither read the token from our pages nor compute it; and a token is
-worth nothing with another session.
+carry a token the node derived from that same cookie: HMAC-SHA256 under the node's CSRF
+key (tongban.node.keyring; a retired key still verifies), compared in constant time.
+Another site can make the browser send the cookie, but can neither read the token from
+our pages nor compute it; and a token is worth nothing with another session.
 
 Before sign-in (the login form: login CSRF) there is no session to bind to, so the token
 is bound to a random pre-session cookie instead. A token carries both parts,
@@ -22,7 +22,7 @@ import secrets
 
 from tongban.config import Settings
 from tongban.errors import Forbidden
-from tongban.identity.crypto import vault_keys
+from tongban.node.keyring import keyring
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FIELD = "csrf_token"  # the hidden input of every form
@@ -30,7 +30,6 @@ HEADER = "X-CSRF-Token"  # the header of htmx and API callers
 PRESESSION_COOKIE = "tongban_csrf"
 MESSAGE = ("请求已过期或来源无效，请刷新页面后重试 / the request has expired or did not come "
            "from this site; please reload the page and try again")
-_CONTEXT = b"tongban csrf token v1"
 
 
 def refusal() -> Forbidden:
@@ -43,20 +42,16 @@ def new_presession() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _key(settings: Settings) -> bytes:
-    """The token key: the node's index key, HMAC'd with a label (never used raw)."""
-    return hmac.new(vault_keys(settings).index_key, _CONTEXT, hashlib.sha256).digest()
-
-
-def _mac(settings: Settings, kind: str, value: str) -> str:
-    digest = hmac.new(_key(settings), f"{kind}\x00{value}".encode(), hashlib.sha256).digest()
+def _mac(key: bytes, kind: str, value: str) -> str:
+    digest = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def issue(*, settings: Settings, session: str | None, presession: str | None) -> str:
     """The token for a page seen with these cookies (either part empty when absent)."""
-    return ".".join((_mac(settings, "session", session) if session else "",
-                     _mac(settings, "presession", presession) if presession else ""))
+    key = keyring(settings).csrf[0]
+    return ".".join((_mac(key, "session", session) if session else "",
+                     _mac(key, "presession", presession) if presession else ""))
 
 
 def valid(*, settings: Settings, token: str | None, session: str | None,
@@ -67,9 +62,11 @@ def valid(*, settings: Settings, token: str | None, session: str | None,
         return False
     session_part, presession_part = token.split(".")
     if session:
-        expected, given = _mac(settings, "session", session), session_part
+        kind, value, given = "session", session, session_part
     elif presession:
-        expected, given = _mac(settings, "presession", presession), presession_part
+        kind, value, given = "presession", presession, presession_part
     else:
         return False
-    return hmac.compare_digest(expected.encode(), given.encode())
+    # The key in use, then retired ones: a page served before a rotation still posts.
+    return any(hmac.compare_digest(_mac(key, kind, value).encode(), given.encode())
+               for key in keyring(settings).csrf)

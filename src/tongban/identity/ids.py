@@ -3,15 +3,22 @@ in the wrong places; tests compare the two where both should agree).
 
 - 公民身份号码, GB 11643-1999: ISO 7064 MOD 11-2 check, valid birth date.
 - 统一社会信用代码, GB 32100-2015: ISO 7064 MOD 31-3 over a 31-character alphabet,
-  letter-first codes allowed (A, N, Y), and the embedded GB 11714 organisation code
-  with its own MOD 11 check.
+  a first character the standard assigns (a registration authority: 1-9, A, N, Y), and
+  the embedded GB 11714 organisation code with its own MOD 11 check.
+
+Input is normalised (NFKC, so full-width `１２３` is `123`), then must be ASCII `[0-9]`:
+a regex's `\\d` also matches Arabic-Indic and other digits, and three people were created
+for one real number. The normalised number is what is stored and hashed: one person per
+number.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_CHECK = "10X98765432"
@@ -19,9 +26,12 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-_RESIDENT_RE = re.compile(r"^\d{17}[\dX]$")
-_USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
-_REGION_RE = re.compile(r"^\d{6}$")
+# GB 32100 table 1: the registration authorities (登记管理部门) a code may start with.
+USCC_AUTHORITIES = "123456789ANY"
+_RESIDENT_RE = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
+_USCC_RE = re.compile(rf"[{USCC_ALPHABET}]{{18}}", re.ASCII)
+_REGION_RE = re.compile(r"[0-9]{6}", re.ASCII)
+_CHINA = ZoneInfo("Asia/Shanghai")
 
 
 class IdentifierError(ValueError):
@@ -42,10 +52,21 @@ def resident_check_char(first17: str) -> str:
     return RESIDENT_CHECK[total % 11]
 
 
-def parse_resident_id(value: str) -> ResidentId:
-    """Validate a 18-character 公民身份号码 and return its parts."""
-    number = value.strip().upper()
-    if not _RESIDENT_RE.match(number):
+def normalise(value: str) -> str:
+    """An identifier as typed, in the one spelling that is stored: NFKC (full-width digits
+    and letters become ASCII), no surrounding space, upper case."""
+    return unicodedata.normalize("NFKC", value).strip().upper()
+
+
+def today_in_china() -> date:
+    """Today's date in Asia/Shanghai: a person born today is valid at any hour there."""
+    return datetime.now(_CHINA).date()
+
+
+def parse_resident_id(value: str, *, today: date | None = None) -> ResidentId:
+    """Validate a 18-character 公民身份号码 and return its parts (`number` normalised)."""
+    number = normalise(value)
+    if not _RESIDENT_RE.fullmatch(number):
         raise IdentifierError(
             "公民身份号码应为18位(17位数字+数字或X) / ID number must be 17 digits + digit or X"
         )
@@ -55,7 +76,7 @@ def parse_resident_id(value: str) -> ResidentId:
         raise IdentifierError(
             "公民身份号码中的出生日期无效 / invalid birth date in ID number"
         ) from exc
-    if born.year < 1850 or born > date.today():
+    if born.year < 1850 or born > (today or today_in_china()):
         raise IdentifierError("公民身份号码中的出生日期无效 / invalid birth date in ID number")
     if resident_check_char(number[:17]) != number[17]:
         raise IdentifierError("公民身份号码校验码错误 / ID number check character is wrong")
@@ -89,13 +110,18 @@ def uscc_check_char(first17: str) -> str:
 
 def validate_uscc(value: str) -> str:
     """Validate a 统一社会信用代码 (incl. the embedded organisation code); return it."""
-    code = value.strip().upper()
-    if not _USCC_RE.match(code):
+    code = normalise(value)
+    if not _USCC_RE.fullmatch(code):
         raise IdentifierError(
             "统一社会信用代码应为18位,且不含I、O、Z、S、V / credit code must be 18 characters "
             "of 0-9A-Y without I O Z S V"
         )
-    if not _REGION_RE.match(code[2:8]):
+    if code[0] not in USCC_AUTHORITIES:
+        raise IdentifierError(
+            "统一社会信用代码首位应为登记管理部门代码(1-9、A、N、Y) / the first character must be "
+            "a registration authority GB 32100 assigns (1-9, A, N, Y)"
+        )
+    if not _REGION_RE.fullmatch(code[2:8]):
         raise IdentifierError(
             "统一社会信用代码第3-8位应为行政区划代码 / positions 3-8 must be a region code"
         )

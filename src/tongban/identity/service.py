@@ -16,9 +16,10 @@ from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from tongban.audit.service import record
 from tongban.config import Settings
@@ -26,7 +27,13 @@ from tongban.db import utcnow
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from tongban.identity import actor_cache, crypto
 from tongban.identity.actor import Actor, Scope, region_covers
-from tongban.identity.ids import IdentifierError, mask_id_number, parse_resident_id, validate_uscc
+from tongban.identity.ids import (
+    IdentifierError,
+    mask_id_number,
+    normalise,
+    parse_resident_id,
+    validate_uscc,
+)
 from tongban.identity.models import (
     STAFF_ROLES,
     Account,
@@ -38,6 +45,7 @@ from tongban.identity.models import (
     Role,
     StaffScope,
 )
+from tongban.node.root import wiring
 
 ID_NUMBER_COLUMN = "identity_people.id_number"
 PHONE_COLUMN = "identity_people.phone"
@@ -57,7 +65,7 @@ LIST_ANY_AUTHORISATION_ROLES = frozenset(
 PRINCIPAL_ROLES = frozenset({Role.applicant})
 
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
-_PHONE_RE = re.compile(r"^\+?\d{5,20}$")
+_PHONE_RE = re.compile(r"^\+?[0-9]{5,20}$")
 _ITEM_CODE_RE = re.compile(r"^[0-9A-Z]{12}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
@@ -171,9 +179,16 @@ def create_person(
     return person
 
 
+# Session.get builds its statement (and cache key) on every miss; notify reads the
+# applicant on every case transition.
+_PERSON_BY_ID = select(Person).where(Person.id == bindparam("id"))
+
+
 def get_person(*, db_session: Session, person_id: uuid.UUID) -> Person:
-    """One person by id, or NotFound."""
-    person = db_session.get(Person, person_id)
+    """One person by id (from the session when already loaded), or NotFound."""
+    person = db_session.identity_map.get(identity_key(Person, person_id))
+    if person is None:
+        person = db_session.scalar(_PERSON_BY_ID, {"id": person_id})
     if person is None:
         raise NotFound("未找到该人员 / no such person", details={"person_id": str(person_id)})
     return person
@@ -189,6 +204,18 @@ def find_person_by_id_number(
         raise _field_error("id_number", str(exc)) from exc
     number_hash = crypto.keyed_hash(settings=settings, value=number)
     return db_session.scalar(select(Person).where(Person.id_number_hash == number_hash))
+
+
+def lookup_person(*, db_session: Session, settings: Settings, actor: Actor, id_number: str,
+                  purpose: str) -> Person | None:
+    """find_person_by_id_number for staff at a window: every look-up is audited, a miss
+    too (who probed which number, masked, and why)."""
+    person = find_person_by_id_number(db_session=db_session, settings=settings,
+                                      id_number=id_number)
+    _audit(db_session, actor, "person.lookup", "person", person.id if person else "-",
+           purpose=purpose, found=person is not None,
+           id_number_masked=mask_id_number(normalise(id_number)))
+    return person
 
 
 def can_view_person(*, actor: Actor, person: Person) -> bool:
@@ -211,16 +238,6 @@ class CaseHandlerCheck(Protocol):
                  case_id: uuid.UUID | None) -> bool: ...
 
 
-# The cases domain registers its check here (identity must not import cases).
-_case_handler_checks: list[CaseHandlerCheck] = []
-
-
-def register_case_handler_check(check: CaseHandlerCheck) -> None:
-    """Let another domain say who handles a person's case (used by reveal_id_number)."""
-    if check not in _case_handler_checks:
-        _case_handler_checks.append(check)
-
-
 def _reveal_basis(db_session: Session, actor: Actor, person: Person,
                   case_id: uuid.UUID | None) -> str | None:
     """Why the actor may see the full number ("self", "scope", "case"), or None."""
@@ -230,10 +247,19 @@ def _reveal_basis(db_session: Session, actor: Actor, person: Person,
         return None
     if any(region_covers(s.region_code, person.home_region) for s in actor.scopes):
         return "scope"
-    for check in _case_handler_checks:
+    # The cases domain's check, registered by the root (identity must not import cases).
+    for check in wiring().case_handler_checks:
         if check(db_session=db_session, actor=actor, person_id=person.id, case_id=case_id):
             return "case"
     return None
+
+
+def check_purpose(purpose: str | None) -> str:
+    """The stated purpose of a reveal, trimmed; 422 unless it says something (2-200)."""
+    purpose = (purpose or "").strip()
+    if len(purpose) < 2 or len(purpose) > 200:
+        raise _field_error("purpose", "请说明查看目的(2-200字) / state the purpose (2-200 chars)")
+    return purpose
 
 
 def reveal_id_number(
@@ -241,9 +267,7 @@ def reveal_id_number(
     purpose: str, case_id: uuid.UUID | None = None,
 ) -> str:
     """The full ID number, for the person or a clerk/reviewer who needs it; always audited."""
-    purpose = (purpose or "").strip()
-    if len(purpose) < 2 or len(purpose) > 200:
-        raise _field_error("purpose", "请说明查看目的(2-200字) / state the purpose (2-200 chars)")
+    purpose = check_purpose(purpose)
     person = get_person(db_session=db_session, person_id=person_id)
     basis = _reveal_basis(db_session, actor, person, case_id)
     if basis is None:

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import DB_SESSION, get_settings_dep
+from tongban.api_deps import DB_SESSION, get_settings_dep, rate_limit
 from tongban.config import Settings
 from tongban.identity.actor import Actor
 from tongban.identity.deps import current_actor
@@ -18,6 +18,7 @@ from tongban.licences.schemas import (
     LicenceImportIn,
     LicenceOut,
     LicenceTypeOut,
+    ReplaceIn,
     StatusChangeIn,
     StatusChangeOut,
     VerificationOut,
@@ -36,8 +37,10 @@ def _out(licence: Licence, history: list[LicenceStatusChange] | None = None) -> 
         type_name=doc["type"]["name"], holder=doc["holder"], fields=licence.fields,
         issuer=doc["issuer"], status=licence.status, status_name=STATUS_NAMES[licence.status],
         valid_from=licence.valid_from, valid_until=licence.valid_until,
-        issued_at=licence.issued_at, case_id=str(licence.case_id) if licence.case_id else None,
+        issued_at=licence.issued_at, issued_on=service.today_in_china(licence.issued_at),
+        case_id=str(licence.case_id) if licence.case_id else None,
         imported=licence.imported, jws=licence.jws, document=doc,
+        replaced_by=licence.replaced_by,
         history=[StatusChangeOut.model_validate(h) for h in history or []],
     )
 
@@ -68,13 +71,18 @@ def status_list(list_id: uuid.UUID, db: Session = DB_SESSION,
                     headers={"Cache-Control": f"public, max-age={sl.TTL_SECONDS}"})
 
 
-@router.post("/verify", response_model=VerificationOut)
+@router.post("/verify", response_model=VerificationOut,
+             dependencies=[Depends(rate_limit("licence_verify"))])
 def verify_licence(body: VerifyIn, db: Session = DB_SESSION,
                    settings: Settings = Depends(get_settings_dep)) -> VerificationOut:
-    """Verify a licence (JWS, identifier or QR payload): no sign-in needed."""
+    """Verify a licence, no sign-in needed. With the licence's JWS (the holder presents
+    it) the answer includes the document; with an identifier or QR payload alone, only
+    whether it is valid, its status and validity (never the holder or fields)."""
     result = verify.verify(db_session=db, settings=settings, licence_jws=body.licence_jws,
                            identifier=body.identifier, qr_payload=body.qr_payload,
                            document=body.document)
+    if body.licence_jws is None:
+        result = verify.without_holder(result)
     return VerificationOut(
         outcome=result.outcome, valid=result.valid, message=result.message,
         identifier=result.identifier, signature_valid=result.signature_valid,
@@ -82,7 +90,7 @@ def verify_licence(body: VerifyIn, db: Session = DB_SESSION,
         status_name=result.status_name, validity=result.validity,
         valid_from=result.valid_from, valid_until=result.valid_until,
         failures=[str(f) for f in result.failures], changed_fields=result.changed_fields,
-        document=result.document)
+        document=result.document, replaced_by=result.replaced_by)
 
 
 @router.get("/mine", response_model=list[LicenceOut])
@@ -128,3 +136,13 @@ def change_status(identifier: str, body: StatusChangeIn, db: Session = DB_SESSIO
     """Change a licence's status (role and scope checked, reason required)."""
     return _out(service.change_status(db_session=db, actor=actor, identifier=identifier,
                                       status=body.status, reason=body.reason))
+
+
+@router.post("/{identifier}/replace", response_model=LicenceOut, status_code=201)
+def replace_licence(identifier: str, body: ReplaceIn, db: Session = DB_SESSION,
+                    settings: Settings = Depends(get_settings_dep),
+                    actor: Actor = Depends(current_actor)) -> LicenceOut:
+    """补领/换领: the new licence; the old one lapses as replaced, with the reason."""
+    return _out(service.replace(db_session=db, settings=settings, actor=actor,
+                                identifier=identifier, kind=body.kind, reason=body.reason,
+                                fields=body.fields))

@@ -102,6 +102,8 @@ def verify_cmd(target: str = typer.Argument(..., help="A file (JWS or {jws, docu
          f"{result.status_name or ''}  validity {result.validity}")
     if result.changed_fields:
         _say(f"  changed: {', '.join(result.changed_fields)}")
+    if result.replaced_by:
+        _say(f"  replaced by {result.replaced_by}")
     if not result.valid:
         raise typer.Exit(1)
 
@@ -129,6 +131,45 @@ def status_cmd(identifier: str, status: str = typer.Argument(..., help="01 02 03
         licence = service.change_status(db_session=session, actor=actor,
                                         identifier=identifier, status=status, reason=reason)
     _say(f"{licence.identifier}: {licence.status}")
+
+
+@app.command("replace")
+def replace_cmd(identifier: str,
+                kind: str = typer.Option(..., "--kind", help="reissue (补领: lost or damaged) "
+                                                             "or renewal (换领)."),
+                reason: str = typer.Option(..., "--reason", help="Why (required)."),
+                fields: str | None = typer.Option(None, "--fields",
+                                                  help="Changed fields as JSON (换领)."),
+                as_user: str = typer.Option(..., "--as", help="The staff account acting (a "
+                                            "window clerk or reviewer of the issuer).")
+                ) -> None:
+    """补领/换领: issue the new licence and end the old one as replaced."""
+    from tongban.cli import cli_session
+    from tongban.config import get_settings
+    from tongban.identity import service as identity
+    from tongban.licences import service
+
+    changed = _json_object(fields, "--fields") if fields is not None else None
+    settings = get_settings()
+    with cli_session(settings) as session:
+        account = identity.find_account_by_username(db_session=session, username=as_user)
+        if account is None:
+            raise InvalidInput(f"没有该账号 / no account {as_user!r}")
+        new = service.replace(db_session=session, settings=settings,
+                              actor=identity.actor_from_account(account),
+                              identifier=identifier, kind=kind, reason=reason, fields=changed)
+        successor = new.identifier
+    _say(f"{identifier}: 05 失效, replaced by {successor}")
+
+
+def _json_object(text: str, option: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{option} 不是有效的 JSON / {option} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{option} 须为对象 / {option} must be a JSON object")
+    return value
 
 
 @app.command("pdf")

@@ -22,7 +22,7 @@ _VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 _ALNUM = re.compile(r"^[0-9A-Z]+$")
 _TYPE = re.compile(r"^[0-9A-Z]{21}$")
 _ISSUER = re.compile(r"^[0-9A-Z]{18}$")
-_VERSION = re.compile(r"^\d{3}$")
+_VERSION = re.compile(r"^[0-9]{3}$")
 MAX_SERIAL = 40
 
 

@@ -18,8 +18,6 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -165,17 +163,9 @@ def signing_key(*, settings: Settings, key: DepartmentKey) -> Ed25519PrivateKey:
 # --- the trust list -----------------------------------------------------------------
 
 
-@lru_cache(maxsize=16)
-def _node_key(path: str, name: str) -> node_keys.NodeKey:
-    return node_keys.NodeKey(name=name, private_key=node_keys.load_private_key(Path(path)))
-
-
 def node_key(settings: Settings) -> node_keys.NodeKey:
-    """The node key (node.keys), read from disk once per process rather than per token."""
-    path = Path(settings.var_dir).resolve() / node_keys.KEY_FILE
-    if not path.exists():
-        node_keys.node_key(settings)  # creates it
-    return _node_key(str(path), node_keys.key_name(settings))
+    """The node key in use (node.keys, from the node's key ring)."""
+    return node_keys.node_key(settings)
 
 
 def node_kid(settings: Settings) -> str:

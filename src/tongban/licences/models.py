@@ -63,6 +63,9 @@ class LicenceType(IdMixin, CreatedMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # A type we verify and attach but do not issue (e.g. 居民身份证).
     reference_only: Mapped[bool] = mapped_column(default=False)
+    # A kind a holder has one of at a time (社会保障卡, 居住证, 驾驶证 …): a new one
+    # replaces the one in force (换领), never stands beside it.
+    held_once: Mapped[bool] = mapped_column(default=False)
 
 
 class DepartmentKey(IdMixin, CreatedMixin, Base):
@@ -123,6 +126,8 @@ class Licence(IdMixin, Base):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     case_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     imported: Mapped[bool] = mapped_column(default=False)
+    # 补领/换领: the identifier of the licence that replaced this one (then 05 失效).
+    replaced_by: Mapped[str | None] = mapped_column(String(120))
 
     __table_args__ = (
         UniqueConstraint("status_list_id", "status_idx"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -27,26 +28,49 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from tongban.calendar.service import local_date
+from tongban.errors import DomainError
+
 FONT_PATHS = (
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
     Path("/usr/share/fonts/opentype/noto-cjk/NotoSansCJK-Regular.ttc"),
 )
+FONT_ENV = "TONGBAN_CJK_FONT"  # another copy of NotoSansCJK-Regular.ttc
 FONT_FACE_SC = 2  # Simplified Chinese in the Noto Sans CJK collection
 RED = (200, 16, 46)
 FIELD_NAME = "LicenceSeal"
 T = TypeVar("T")
+FONT_HELP = ("licence PDFs need Noto Sans CJK: install Debian's fonts-noto-cjk "
+             "(sudo apt-get install fonts-noto-cjk) or set TONGBAN_CJK_FONT to a "
+             "NotoSansCJK-Regular.ttc")
 
 
-class FontMissing(RuntimeError):
-    """Noto Sans CJK is not installed (Debian: apt-get install fonts-noto-cjk)."""
+class FontMissing(DomainError):
+    """Noto Sans CJK is not installed: the node cannot make licence PDFs (everything else
+    works); the operator installs the font."""
+
+    status = 503
+    code = "font_missing"
 
 
 def font_path() -> Path:
     """The Noto Sans CJK collection on this machine."""
-    for path in FONT_PATHS:
-        if path.exists():
+    chosen = os.environ.get(FONT_ENV)
+    for path in (*([Path(chosen)] if chosen else []), *FONT_PATHS):
+        if path.is_file():
             return path
-    raise FontMissing("Noto Sans CJK not found; install the Debian package fonts-noto-cjk")
+    raise FontMissing("本节点缺少中文字体,暂不能生成电子证照 PDF,请联系运维人员 / this node "
+                      f"cannot make licence PDFs: {FONT_HELP}",
+                      details={"looked_in": [str(p) for p in FONT_PATHS], "env": FONT_ENV})
+
+
+def font_problem() -> str | None:
+    """What to install for licence PDFs, or None when the font is there."""
+    try:
+        font_path()
+    except FontMissing:
+        return FONT_HELP
+    return None
 
 
 def _value_text(value: Any) -> str:
@@ -142,7 +166,8 @@ def render_layout(*, document: Mapping[str, Any], field_schema: Mapping[str, Any
     validity = document["validity"]
     _row(pdf, "有效期限", f"{validity['from']} 至 {validity['until'] or '长期'}")
     _row(pdf, "颁发机构", document["issuer"]["name"])
-    _row(pdf, "颁发日期", issued.date().isoformat())
+    # the legal (Beijing) day: at 07:00 Beijing time the UTC date is the day before
+    _row(pdf, "颁发日期", local_date(issued).isoformat())
     pdf.image(_qr_png(verify_url), x=26, y=222, w=38, h=38)
     pdf.set_font("NotoSC", size=8)
     pdf.set_xy(66, 236)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,11 +50,21 @@ class LicenceOut(BaseModel):
     valid_from: date
     valid_until: date | None
     issued_at: datetime
+    issued_on: date = Field(description="颁发日期: the Asia/Shanghai date of issued_at")
     case_id: str | None
     imported: bool
     jws: str
     document: dict[str, Any]
+    replaced_by: str | None = None
     history: list[StatusChangeOut] = Field(default_factory=list)
+
+
+class ReplaceIn(_Strict):
+    """补领 (reissue: lost or damaged) or 换领 (renewal: expiring or particulars changed)."""
+
+    kind: Literal["reissue", "renewal"]
+    reason: str = Field(min_length=1, max_length=2000)
+    fields: dict[str, Any] | None = Field(default=None, description="changed fields (换领)")
 
 
 class StatusChangeIn(_Strict):
@@ -97,6 +107,8 @@ class VerificationOut(BaseModel):
     failures: list[str]
     changed_fields: list[str]
     document: dict[str, Any] | None
+    replaced_by: str | None = Field(default=None, description="补领/换领: the identifier of "
+                                                               "the licence that replaced it")
 
 
 class LicenceImportIn(_Strict):

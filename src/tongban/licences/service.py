@@ -14,15 +14,17 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from importlib import resources
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tongban import schema_errors
 from tongban.audit.service import record as audit
 from tongban.catalog.models import Department
 from tongban.config import Settings
@@ -31,6 +33,7 @@ from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR, Actor
 from tongban.identity.models import Role
+from tongban.ledger import binding
 from tongban.ledger.service import record_act
 from tongban.licences import keys, signing
 from tongban.licences import status_list as sl
@@ -98,7 +101,8 @@ def _shipped_types() -> list[dict[str, Any]]:
 
 
 _TYPE_FIELDS = ("name", "holder_kind", "issuer_kind", "field_schema", "validity",
-                "item_codes", "description", "reference_only")
+                "item_codes", "description", "reference_only", "held_once")
+_FLAGS = ("reference_only", "held_once")
 
 
 def load_licence_types(*, db_session: Session, actor: Actor = SYSTEM_ACTOR) -> int:
@@ -106,7 +110,7 @@ def load_licence_types(*, db_session: Session, actor: Actor = SYSTEM_ACTOR) -> i
     changed = 0
     for spec in _shipped_types():
         Draft202012Validator.check_schema(spec["field_schema"])
-        values = {f: spec.get(f, False if f == "reference_only" else None) for f in _TYPE_FIELDS}
+        values = {f: spec.get(f, False if f in _FLAGS else None) for f in _TYPE_FIELDS}
         values["description"] = values["description"] or ""
         row = db_session.scalar(select(LicenceType).where(LicenceType.code == spec["code"]))
         if row is None:
@@ -143,14 +147,15 @@ def get_type(*, db_session: Session, code: str) -> LicenceType:
 
 
 def _check_fields(licence_type: LicenceType, fields: dict[str, Any]) -> None:
-    validator = Draft202012Validator(licence_type.field_schema, format_checker=FormatChecker())
-    errors = sorted(validator.iter_errors(fields), key=lambda e: list(e.absolute_path))
-    if errors:
+    """Each field against the type's schema; the problems name their field, in Chinese
+    with its title (the line itself lists them, for the CLI and the page's summary)."""
+    found = schema_errors.problems(licence_type.field_schema, fields, prefix="fields",
+                                   titled=True)
+    if found:
         raise InvalidInput(
-            f"证照字段不符合{licence_type.name}的要求 / fields do not match the licence type",
-            details=[{"field": ".".join(str(p) for p in ["fields", *e.absolute_path]),
-                      "message": e.message} for e in errors],
-        )
+            f"证照字段不符合{licence_type.name}的要求:{schema_errors.summary(found)} / "
+            "fields do not match the licence type", code="invalid_licence_fields",
+            details=found)
 
 
 def _add_years(day: date, years: int) -> date:
@@ -333,6 +338,15 @@ def _document(settings: Settings, draft: _Draft, identifier: str, list_id: uuid.
     }
 
 
+# A licence's columns with legal weight besides its signed JWS (which binds the fields
+# and the document): logged at issue, compared by `tongban verify` (licences/integrity.py),
+# so a licence moved to another holder or given a longer validity in the database is named.
+BOUND_COLUMNS: binding.Readers = {name: binding.column(name) for name in (
+    "identifier", "type_code", "holder_kind", "holder_person_id", "holder_enterprise_id",
+    "issuer_department_id", "kid", "valid_from", "valid_until", "issued_at", "case_id",
+    "status_list_id", "status_idx", "imported")}
+
+
 def _store(db_session: Session, settings: Settings, draft: _Draft, ident: LicenceIdentifier,
            *, holder_person_id: uuid.UUID | None, holder_enterprise_id: uuid.UUID | None,
            case_id: uuid.UUID | None, imported: bool, actor: Actor) -> Licence:
@@ -368,6 +382,7 @@ def _store(db_session: Session, settings: Settings, draft: _Draft, ident: Licenc
         "type_code": draft.licence_type.code, "issuer": draft.department.credit_code,
         "kid": key.kid, "jws_sha256": hashlib.sha256(jws.encode("ascii")).hexdigest(),
         "case_id": str(case_id) if case_id else None,
+        "record": binding.snapshot(licence, BOUND_COLUMNS),
     })
     _audit(db_session, actor, act, licence.id, identifier=identifier, case_id=
            str(case_id) if case_id else None)
@@ -379,23 +394,36 @@ def issue(*, db_session: Session, settings: Settings, licence_type_code: str,
           holder_person_id: uuid.UUID | None = None, holder_enterprise_id: uuid.UUID | None = None,
           fields: dict[str, Any], issuer_department_id: uuid.UUID,
           case_id: uuid.UUID | None = None, valid_from: date,
-          valid_until: date | None = None, actor: Actor = SYSTEM_ACTOR) -> Licence:
-    """Issue a licence signed by its department's key, with a fresh status-list position."""
+          valid_until: date | None = None, actor: Actor = SYSTEM_ACTOR,
+          issued_at: datetime | None = None,
+          replacing: tuple[Licence, Replacement, str] | None = None) -> Licence:
+    """Issue a licence signed by its department's key, with a fresh status-list position;
+    issued now, or at `issued_at` (the decision that issues it, in its transaction). It
+    replaces the licence given in `replacing` (with why) and, of a held-once kind, the
+    holder's licence in force (换领)."""
     draft = _prepare(db_session, licence_type_code=licence_type_code,
                      holder_person_id=holder_person_id, holder_enterprise_id=holder_enterprise_id,
                      fields=fields, issuer_department_id=issuer_department_id,
-                     valid_from=valid_from, valid_until=valid_until, issued_at=None)
+                     valid_from=valid_from, valid_until=valid_until, issued_at=issued_at)
     if draft.licence_type.reference_only:
         raise InvalidInput(
             f"{draft.licence_type.name}不由本平台签发 / this type is not issued here",
             details={"field": "licence_type_code"})
+    in_force = _held(db_session, draft.licence_type, holder_person_id, holder_enterprise_id)
     serial = _next_serial(db_session, draft.licence_type.code, draft.department.credit_code,
-                          draft.issued_at.year)
+                          today_in_china(draft.issued_at).year)
     ident = make_identifier(type_code=draft.licence_type.code,
                             issuer_code=draft.department.credit_code, serial=serial)
-    return _store(db_session, settings, draft, ident, holder_person_id=holder_person_id,
-                  holder_enterprise_id=holder_enterprise_id, case_id=case_id, imported=False,
-                  actor=actor)
+    licence = _store(db_session, settings, draft, ident, holder_person_id=holder_person_id,
+                     holder_enterprise_id=holder_enterprise_id, case_id=case_id,
+                     imported=False, actor=actor)
+    given, kind, reason = replacing or (None, Replacement.renewal,
+                                        "签发同类新证 / a new licence of this kind was issued")
+    ended = {x.id: x for x in in_force} | ({given.id: given} if given is not None else {})
+    for old in ended.values():
+        _end_replaced(db_session, actor, old, licence, kind, reason)
+    db_session.flush()
+    return licence
 
 
 def import_existing(*, db_session: Session, settings: Settings, licence_type_code: str,
@@ -405,8 +433,7 @@ def import_existing(*, db_session: Session, settings: Settings, licence_type_cod
                     valid_until: date | None = None, actor: Actor) -> Licence:
     """Bring a licence issued before (or outside) tongban under its department's signature,
     keeping its identifier and issue time."""
-    if not actor.has(Role.operator, Role.supervisor, Role.reviewer):
-        raise Forbidden("您的角色无权导入证照 / your role may not import licences")
+    _require_importer(actor)
     draft = _prepare(db_session, licence_type_code=licence_type_code,
                      holder_person_id=holder_person_id, holder_enterprise_id=holder_enterprise_id,
                      fields=fields, issuer_department_id=issuer_department_id,
@@ -419,40 +446,75 @@ def import_existing(*, db_session: Session, settings: Settings, licence_type_cod
             "证照标识中的类型或颁发机构与导入数据不符 / the identifier's type or issuer does not "
             "match the licence", details={"field": "identifier", "type_code": ident.type_code,
                                           "issuer_code": ident.issuer_code})
-    return _store(db_session, settings, draft, ident, holder_person_id=holder_person_id,
-                  holder_enterprise_id=holder_enterprise_id, case_id=None, imported=True,
-                  actor=actor)
+    in_force = _held(db_session, draft.licence_type, holder_person_id, holder_enterprise_id)
+    licence = _store(db_session, settings, draft, ident, holder_person_id=holder_person_id,
+                     holder_enterprise_id=holder_enterprise_id, case_id=None, imported=True,
+                     actor=actor)
+    _keep_newest(db_session, actor, licence, in_force)
+    db_session.flush()
+    return licence
+
+
+def _keep_newest(db_session: Session, actor: Actor, imported: Licence,
+                 in_force: list[Licence]) -> None:
+    """An imported licence of a held-once kind meets the holder's licence in force: the
+    one issued last stays in force and every older one lapses, replaced by it (as 换领
+    does), so a holder never has two; an import older than the one in force comes in
+    already replaced."""
+    if not in_force:
+        return
+    newest = max([*in_force, imported], key=lambda x: x.issued_at)
+    reason = ("导入同类证照,以颁发时间最晚者为准 / a licence of this kind was imported: the "
+              "one issued last is in force")
+    for old in [*in_force, imported]:
+        if old is not newest:
+            _end_replaced(db_session, actor, old, newest, Replacement.renewal, reason)
 
 
 def import_record(*, db_session: Session, settings: Settings, actor: Actor,
                   record: LicenceImportIn) -> Licence:
-    """Import one licence record (API or CLI JSON), resolving holder and issuer by code."""
+    """Import one licence record (API or CLI JSON), resolving holder and issuer by code.
+
+    Who may import is checked before anything is looked up, and every look-up that finds
+    nothing answers the same 404: otherwise any signed-in account could learn whether an
+    ID number belongs to someone here."""
+    _require_importer(actor)
+    department = db_session.scalar(select(Department).where(
+        Department.credit_code == record.issuer_credit_code.upper()))
+    if department is None:
+        raise _import_not_found("issuer_credit_code")
+    _check_scope(actor, department)
     person_id = enterprise_id = None
     if record.holder_id_number is not None:
         person = identity.find_person_by_id_number(db_session=db_session, settings=settings,
                                                    id_number=record.holder_id_number)
         if person is None:
-            raise NotFound("未找到持证人 / no person with this ID number",
-                           details={"field": "holder_id_number"})
+            raise _import_not_found("holder_id_number")
         person_id = person.id
     else:
         enterprise = identity.find_enterprise_by_credit_code(
             db_session=db_session, credit_code=record.holder_credit_code or "")
         if enterprise is None:
-            raise NotFound("未找到持证企业 / no enterprise with this credit code",
-                           details={"field": "holder_credit_code"})
+            raise _import_not_found("holder_credit_code")
         enterprise_id = enterprise.id
-    department = db_session.scalar(select(Department).where(
-        Department.credit_code == record.issuer_credit_code.upper()))
-    if department is None:
-        raise NotFound("未找到颁发部门 / no department with this credit code",
-                       details={"field": "issuer_credit_code"})
     return import_existing(
         db_session=db_session, settings=settings, licence_type_code=record.licence_type_code,
         identifier=record.identifier, holder_person_id=person_id,
         holder_enterprise_id=enterprise_id, fields=record.fields,
         issuer_department_id=department.id, issued_at=record.issued_at,
         valid_from=record.valid_from, valid_until=record.valid_until, actor=actor)
+
+
+def _require_importer(actor: Actor) -> None:
+    if not actor.has(Role.operator, Role.supervisor, Role.reviewer):
+        raise Forbidden("您的角色无权导入证照 / your role may not import licences",
+                        details={"required_roles": ["operator", "supervisor", "reviewer"]})
+
+
+def _import_not_found(field: str) -> NotFound:
+    """The one answer of an import whose holder or issuer is not here."""
+    return NotFound("未找到持证人或颁发部门 / no such holder or issuing department",
+                    details={"field": field})
 
 
 def parse_or_invalid(identifier: str) -> LicenceIdentifier:
@@ -508,8 +570,8 @@ def issue_for_approved_case(*, db_session: Session, settings: Settings, case: Ap
                             decided_at: datetime | None = None) -> Licence | None:
     """Issue the licence an approved case's guide promises (result.kind == "licence");
     None when the guide promises none. Fields come from the holder record, the form and
-    what the approving officer gave (`fields`), the later winning; valid from the day of
-    the decision (`decided_at`, default now)."""
+    what the approving officer gave (`fields`), the later winning; issued at the decision
+    (`decided_at`, default now) and valid from its legal (Beijing) day."""
     type_ref = _guide_licence_type(db_session, case)
     if type_ref is None:
         return None
@@ -525,7 +587,7 @@ def issue_for_approved_case(*, db_session: Session, settings: Settings, case: Ap
                  holder_enterprise_id=None if case.applicant_person_id else
                  case.applicant_enterprise_id,
                  fields=fields, issuer_department_id=case.department_id, case_id=case.id,
-                 valid_from=today_in_china(decided_at), actor=actor)
+                 valid_from=today_in_china(decided_at), actor=actor, issued_at=decided_at)
 
 
 # --- reading ------------------------------------------------------------------------
@@ -616,6 +678,32 @@ def find_valid_licence(*, db_session: Session, holder_person_id: uuid.UUID | Non
     return db_session.scalar(stmt)
 
 
+def _held_valid(holder: Any) -> Any:
+    return (select(Licence).join(LicenceType, LicenceType.code == Licence.type_code).where(
+        holder, or_(LicenceType.code == bindparam("type"), LicenceType.name == bindparam("type")),
+        Licence.status == LicenceStatus.valid, Licence.valid_from <= bindparam("day"),
+        or_(Licence.valid_until.is_(None), Licence.valid_until >= bindparam("day")))
+        .order_by(Licence.issued_at.desc()).limit(1))
+
+
+_HELD_VALID_BY_PERSON = _held_valid(Licence.holder_person_id == bindparam("holder"))
+_HELD_VALID_BY_ENTERPRISE = _held_valid(Licence.holder_enterprise_id == bindparam("holder"))
+
+
+def held_valid_licence(*, db_session: Session, holder_person_id: uuid.UUID | None,
+                       holder_enterprise_id: uuid.UUID | None, type_code_or_name: str,
+                       on: date) -> Licence | None:
+    """一证通办 on application: find_valid_licence in one statement, the type named by its
+    code or (as a guide names it) its name; None too when this node's catalog has no such
+    type (a guide may name a paper one)."""
+    if (holder_person_id is None) == (holder_enterprise_id is None):
+        raise InvalidInput("须且只能指定一个持证主体 / give exactly one holder",
+                           details={"field": "holder"})
+    stmt = _HELD_VALID_BY_PERSON if holder_person_id else _HELD_VALID_BY_ENTERPRISE
+    return db_session.scalar(stmt, {"holder": holder_person_id or holder_enterprise_id,
+                                    "type": type_code_or_name, "day": on})
+
+
 def issued_for_case(*, db_session: Session, case_id: uuid.UUID) -> list[Licence]:
     """The licences issued on a case's decision, oldest first."""
     return list(db_session.scalars(select(Licence).where(Licence.case_id == case_id)
@@ -627,6 +715,17 @@ def history(*, db_session: Session, licence_id: uuid.UUID) -> list[LicenceStatus
     stmt = (select(LicenceStatusChange).where(LicenceStatusChange.licence_id == licence_id)
             .order_by(LicenceStatusChange.at, LicenceStatusChange.id))
     return list(db_session.scalars(stmt))
+
+
+def status_changes_since(*, db_session: Session, since: datetime, limit: int = 5000
+                         ) -> list[tuple[LicenceStatusChange, Licence]]:
+    """Status changes recorded at or after `since` with their licences, oldest first (for
+    telling holders: tongban.notify.licence_watch)."""
+    stmt = (select(LicenceStatusChange, Licence)
+            .join(Licence, Licence.id == LicenceStatusChange.licence_id)
+            .where(LicenceStatusChange.at >= since)
+            .order_by(LicenceStatusChange.at, LicenceStatusChange.id).limit(limit))
+    return [(change, licence) for change, licence in db_session.execute(stmt)]
 
 
 # --- status changes -----------------------------------------------------------------
@@ -656,19 +755,116 @@ def change_status(*, db_session: Session, actor: Actor, identifier: str, status:
     department = keys.get_department(db_session=db_session,
                                      department_id=licence.issuer_department_id)
     _check_scope(actor, department)
+    _set_status(db_session, actor, licence, status, reason)
+    db_session.flush()
+    return licence
+
+
+def _set_status(db_session: Session, actor: Actor, licence: Licence, status: str,
+                reason: str, replaced_by: str | None = None) -> None:
+    """Write one status change: the row, its history, the ledger and the audit trail (the
+    status list is built from the row, so it follows in the same transaction)."""
     previous, licence.status = licence.status, status
     db_session.add(LicenceStatusChange(licence_id=licence.id, from_status=previous,
                                        to_status=status, reason=reason,
                                        actor_id=actor.account_id, actor_name=actor.name))
     record_act(db_session=db_session, kind="licence.status_changed", payload={
         "licence_id": str(licence.id), "identifier": licence.identifier,
-        "from": previous, "to": status,
+        "from": previous, "to": status, "replaced_by": replaced_by,
         "reason_sha256": hashlib.sha256(reason.encode("utf-8")).hexdigest(),
     })
     _audit(db_session, actor, "licence.status", licence.id, identifier=licence.identifier,
            from_status=previous, to_status=status, reason=reason)
+
+
+# Statuses a licence can still leave: 有效 and 暂扣 (the others are final).
+IN_FORCE = frozenset({LicenceStatus.valid, LicenceStatus.suspended})
+
+
+def end_for_case(*, db_session: Session, actor: Actor, case_id: uuid.UUID, status: str,
+                 reason: str) -> list[Licence]:
+    """A decision undone takes its licences with it: every licence the case issued that is
+    still in force moves to `status` (撤销 for a revoked approval), with the reason; the
+    decision's own checks (role, scope) were the case engine's."""
+    ended = [licence for licence in issued_for_case(db_session=db_session, case_id=case_id)
+             if licence.status in IN_FORCE]
+    for licence in ended:
+        _set_status(db_session, actor, licence, status, reason)
     db_session.flush()
-    return licence
+    return ended
+
+
+# --- replacement (补领/换领) ------------------------------------------------------------
+
+
+class Replacement(StrEnum):
+    """Why a licence is replaced by a new one of the same kind for the same holder."""
+
+    reissue = "reissue"  # 补领: lost or damaged
+    renewal = "renewal"  # 换领: expiring, or its particulars changed
+
+
+REPLACEMENT_NAMES = {Replacement.reissue: "补领", Replacement.renewal: "换领"}
+_REPLACERS = _DEPT | {Role.clerk}  # the issuing department's window, reviewers and head
+
+
+def _held(db_session: Session, licence_type: LicenceType, person_id: uuid.UUID | None,
+          enterprise_id: uuid.UUID | None) -> list[Licence]:
+    """The licences in force a new one of a held-once kind replaces; a suspended one
+    (暂扣) blocks it: a new licence must not lift a suspension by the back door."""
+    if not licence_type.held_once:
+        return []
+    holder = (Licence.holder_person_id == person_id if person_id is not None
+              else Licence.holder_enterprise_id == enterprise_id)
+    held = list(db_session.scalars(select(Licence).where(
+        holder, Licence.type_code == licence_type.code, Licence.status.in_(IN_FORCE))
+        .order_by(Licence.issued_at).with_for_update()))
+    suspended = [x.identifier for x in held if x.status == LicenceStatus.suspended]
+    if suspended:
+        raise Conflict(f"持证人的{licence_type.name}已被暂扣,不能签发新证 / the holder's "
+                       f"licence of this kind is suspended: no new one can be issued",
+                       code="licence_suspended", details={"suspended": suspended})
+    return held
+
+
+def _end_replaced(db_session: Session, actor: Actor, old: Licence, new: Licence,
+                  kind: Replacement, reason: str) -> None:
+    """The replaced licence lapses (05 失效), naming its successor and why."""
+    old.replaced_by = new.identifier
+    _set_status(db_session, actor, old, LicenceStatus.lapsed,
+                f"{REPLACEMENT_NAMES[kind]}:由 {new.identifier} 取代 / {kind.value}: "
+                f"replaced by {new.identifier}. {reason}", replaced_by=new.identifier)
+
+
+def replace(*, db_session: Session, settings: Settings, actor: Actor, identifier: str,
+            kind: str, reason: str, fields: dict[str, Any] | None = None) -> Licence:
+    """补领/换领: issue the holder a new licence of the same kind (the old fields with any
+    changes given, valid from today) and end the old one as replaced, in one transaction."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("补领/换领须填写理由 / a reason is required",
+                           details={"field": "reason"})
+    if kind not in REPLACEMENT_NAMES:
+        raise InvalidInput("补领或换领 / kind is reissue (补领) or renewal (换领)",
+                           details={"field": "kind", "allowed": sorted(REPLACEMENT_NAMES)})
+    old = get_licence(db_session=db_session, identifier=identifier)
+    if not actor.has(*_REPLACERS):
+        raise Forbidden("您的角色无权补领/换领证照 / your role may not replace licences",
+                        details={"required_roles": sorted(_REPLACERS)})
+    _check_scope(actor, keys.get_department(db_session=db_session,
+                                            department_id=old.issuer_department_id))
+    if old.status != LicenceStatus.valid or old.imported:
+        raise Conflict(f"只有本平台签发的有效证照可以补领/换领(当前:{STATUS_NAMES[old.status]})"
+                       f" / only a valid licence issued here can be replaced",
+                       code="not_replaceable", details={"status": old.status})
+    new = issue(db_session=db_session, settings=settings, licence_type_code=old.type_code,
+                holder_person_id=old.holder_person_id,
+                holder_enterprise_id=old.holder_enterprise_id,
+                fields={**old.fields, **(fields or {})},
+                issuer_department_id=old.issuer_department_id, case_id=old.case_id,
+                valid_from=today_in_china(), actor=actor,
+                replacing=(old, Replacement(kind), reason))
+    return new
 
 
 # --- PDF ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,14 +35,23 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_decode(text: str) -> bytes:
-    """Inverse of b64url; rejects anything that is not strict base64url."""
-    if any(c in text for c in "+/= \n"):
+    """Inverse of b64url, strictly: only the base64url alphabet, no padding, and the one
+    spelling b64url gives those bytes. (Python's decoder drops characters outside the
+    alphabet and ignores unused trailing bits, so a tampered token decoded to the signed
+    bytes and still verified.)"""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise JwsFormatError("base64url 编码无效 / invalid base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise JwsFormatError("base64url 编码无效 / invalid base64url") from exc
+    if b64url(data) != text:
+        raise JwsFormatError("base64url 编码无效(非规范) / non-canonical base64url")
+    return data
 
 
 def canonical(document: Any) -> bytes:

@@ -11,7 +11,7 @@ node is the authority for its own licences); benchmarks and peers keep one and r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -42,6 +42,7 @@ class Outcome(StrEnum):
     annulled = "annulled"  # 03 撤销
     cancelled = "cancelled"  # 04 注销
     lapsed = "lapsed"  # 05 失效
+    replaced = "replaced"  # 05 失效 by 补领/换领: a newer licence replaced it
     revoked = "revoked"  # 07 吊销
     expired = "expired"
     not_yet_valid = "not_yet_valid"
@@ -63,6 +64,7 @@ MESSAGES: dict[str, str] = {
     Outcome.annulled: "证照已撤销 / the licence was annulled",
     Outcome.cancelled: "证照已注销 / the licence was cancelled",
     Outcome.lapsed: "证照已失效 / the licence has lapsed",
+    Outcome.replaced: "证照已被补领/换领的新证取代 / the licence was replaced by a newer one",
     Outcome.revoked: "证照已吊销 / the licence was revoked",
     Outcome.expired: "证照已过有效期 / the licence has expired",
     Outcome.not_yet_valid: "证照尚未生效 / the licence is not yet valid",
@@ -85,6 +87,7 @@ class VerificationResult:
     failures: list[str] = field(default_factory=list)
     changed_fields: list[str] = field(default_factory=list)
     document: dict[str, Any] | None = None
+    replaced_by: str | None = None  # the successor's identifier (补领/换领)
 
     @property
     def valid(self) -> bool:
@@ -97,6 +100,15 @@ class VerificationResult:
     @property
     def status_name(self) -> str | None:
         return STATUS_NAMES.get(self.status or "")
+
+
+def without_holder(result: VerificationResult) -> VerificationResult:
+    """What anyone may learn from an identifier alone: valid or not, why, the status and
+    the validity period; never the holder or the fields. Those come only with the signed
+    licence the holder presents (its JWS): identifiers are sequential, so answering them
+    with the document let anyone enumerate every holder. The changed fields of a shown
+    document are dropped too (they would tell a guessed field's value)."""
+    return replace(result, document=None, changed_fields=[])
 
 
 def _fail(result: VerificationResult, outcome: Outcome) -> VerificationResult:
@@ -344,13 +356,26 @@ def verify(*, db_session: Session, settings: Settings, licence_jws: str | None =
         if licence is None:
             return _fail(VerificationResult(outcome=Outcome.valid, identifier=wanted),
                          Outcome.not_found)
-        return verifier.check(licence.jws, shown=document, stored=licence.document)
-    stored = None
+        return _replacement(verifier.check(licence.jws, shown=document,
+                                           stored=licence.document), licence.replaced_by)
+    found = None
     try:
         claimed = signing.parse(licence_jws).payload.get("identifier")
     except signing.JwsFormatError:
         claimed = None
     if isinstance(claimed, str):
         found = service.find_by_identifier(db_session=db_session, identifier=claimed)
-        stored = found.document if found is not None else None
-    return verifier.check(licence_jws, shown=document, stored=stored)
+    result = verifier.check(licence_jws, shown=document,
+                            stored=found.document if found is not None else None)
+    return _replacement(result, found.replaced_by if found is not None else None)
+
+
+def _replacement(result: VerificationResult, replaced_by: str | None) -> VerificationResult:
+    """A licence that lapsed because a newer one replaced it says so, and names it (the
+    issuing node knows; a status list alone says only 失效)."""
+    if replaced_by is not None and result.outcome == Outcome.lapsed:
+        result.outcome = Outcome.replaced
+        result.failures = [Outcome.replaced if f == Outcome.lapsed else f
+                           for f in result.failures]
+        result.replaced_by = replaced_by
+    return result
