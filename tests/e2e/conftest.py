@@ -14,7 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from typing import Any
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy.orm import Session
 
-from tests.web.seed_web import Seeded, seed
+from tests.web.seed_web import seed
 from tongban.config import Settings
 from tongban.db import Base, import_all_models, make_engine, make_sessionmaker, transaction
 from tongban.identity import service as identity
+from tongban.node.keyring import keyring
 
 CHROMIUM = os.environ.get("TONGBAN_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -56,16 +59,16 @@ def _free_port() -> int:
 @dataclass(frozen=True)
 class Node:
     url: str
-    seeded: Seeded
+    seeded: Any  # what the seed function returned (tests.web.seed_web.Seeded for `node`)
     settings: Settings
 
 
-@pytest.fixture(scope="session")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    """A seeded node served by uvicorn in its own process."""
+@contextmanager
+def served(root: Path, seed_node: Callable[[Session, Settings], Any]) -> Iterator[Node]:
+    """A node over a fresh SQLite file under `root`, seeded by `seed_node` through the
+    services, served by uvicorn in its own process."""
     if not Path(CHROMIUM).exists():
         _require(f"Chromium not found at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)")
-    root = tmp_path_factory.mktemp("e2e-node")
     env = {
         "TONGBAN_DATABASE_URL": f"sqlite:///{root / 'node.db'}",
         "TONGBAN_VAR_DIR": str(root / "var"),
@@ -73,17 +76,21 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         "TONGBAN_INDEX_KEY": base64.urlsafe_b64encode(b"f" * 32).decode(),
         "TONGBAN_RUN_WORKER_IN_PROCESS": "false",
         "TONGBAN_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
+        # One browser signs in as the same few accounts many times a minute, from one
+        # address: the login limits are tested in tests/identity, not here.
+        "TONGBAN_RATE_LIMIT_LOGIN": "1000/minute",
+        "TONGBAN_RATE_LIMIT_LOGIN_SOURCE": "1000/minute",
     }
     settings = Settings(**{k.removeprefix("TONGBAN_").lower(): v for k, v in env.items()})
     import_all_models()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, keys=keyring(settings))
     Base.metadata.create_all(engine)
     # Cheap Argon2id parameters for the seeded accounts (the server rehashes on login).
     previous = identity.use_password_hasher(
         PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            seeded = seed(db_session=session, settings=settings)
+            seeded = seed_node(session, settings)
     finally:
         identity.use_password_hasher(previous)
     engine.dispose()
@@ -103,6 +110,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """A seeded node served by uvicorn in its own process."""
+    with served(tmp_path_factory.mktemp("e2e-node"),
+                lambda session, settings: seed(db_session=session, settings=settings)) as up:
+        yield up
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import Node
 from tests.e2e.test_e2e_portal_workbench import PNG, act, shot, sign_in, upload
@@ -18,9 +18,8 @@ def _new_page(browser: Browser):  # type: ignore[no-untyped-def]
                                ).new_page()
 
 
-def test_approval_issues_a_licence_the_applicant_sees_verified(
-        browser: Browser, node: Node, shots: Path) -> None:
-    applicant = _new_page(browser)
+def apply_for_a_residence_permit(applicant: Page, node: Node) -> str:
+    """张三 applies online for a 居住证 (whose approval issues the e-licence); the number."""
     applicant.goto(f"{node.url}/login?next=/apply/{node.seeded.permit_code}")
     sign_in(applicant, node, "zhangsan")
     applicant.get_by_label("姓名").fill("张三")
@@ -31,8 +30,13 @@ def test_approval_issues_a_licence_the_applicant_sees_verified(
     applicant.get_by_role("link", name="下一步").click()
     applicant.get_by_role("button", name="提交申请").click()
     expect(applicant.locator("#submitted")).to_contain_text("申请已提交")
-    number = re.search(r"/my/cases/(\d+)", applicant.url).group(1)  # type: ignore[union-attr]
+    return re.search(r"/my/cases/(\d+)", applicant.url).group(1)  # type: ignore[union-attr]
 
+
+def test_approval_issues_a_licence_the_applicant_sees_verified(
+        browser: Browser, node: Node, shots: Path) -> None:
+    applicant = _new_page(browser)
+    number = apply_for_a_residence_permit(applicant, node)
     clerk = _new_page(browser)
     sign_in(clerk, node, "clerk-cd")
     clerk.goto(f"{node.url}/workbench/cases/{number}")

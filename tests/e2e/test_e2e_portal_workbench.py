@@ -74,6 +74,9 @@ def test_apply_supplement_approve_rate(browser: Browser, node: Node, shots: Path
     applicant.get_by_role("button", name="下一步").click()
     upload(applicant, "M1", "购房合同.pdf", PDF, "application/pdf")
     expect(applicant.get_by_text("已上传 — 购房合同.pdf")).to_be_visible()
+    # no 居民身份证 e-licence is held: its scan, or the case is never accepted
+    upload(applicant, "M3", "身份证.pdf", PDF, "application/pdf")
+    expect(applicant.get_by_text("已上传 — 身份证.pdf")).to_be_visible()
     shot(applicant, shots, "04-apply-materials")
     applicant.get_by_role("link", name="下一步").click()
     expect(applicant.get_by_text("13800138000")).to_be_visible()
@@ -183,3 +186,15 @@ def test_phone_width_apply_flow(browser: Browser, node: Node, shots: Path) -> No
     expect(page.locator("#submitted")).to_contain_text("申请已提交")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, shots, "11-phone-case")
+
+
+def test_a_refused_upload_says_why(browser: Browser, node: Node) -> None:
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.goto(f"{node.url}/login?next=/apply/{node.seeded.fund_code}")
+    sign_in(page, node, "zhangsan")
+    fill_fund_form(page)
+    page.get_by_role("button", name="下一步").click()
+    upload(page, "M1", "合同.exe", b"MZ\x90\x00" * 64, "application/octet-stream")
+    status = page.locator("form[action$='/materials/M1'] [data-upload-status]")
+    expect(status).to_contain_text("上传失败：")
+    expect(status).to_contain_text("文件类型不允许")

@@ -38,7 +38,11 @@ def seeded(db_session: Session, settings: Settings) -> Seeded:
 def client(engine: Engine, settings: Settings, db_session: Session) -> Iterator[TestClient]:
     """A browser-like client (tests/web/browser.py) of an app over the test database: its
     forms carry the CSRF token of the page it loaded last."""
-    with BrowserClient(create_app(settings, engine=engine)) as test_client:
+    # The page tests sign in dozens of times a minute from one address: login limits are
+    # tested in tests/identity/test_identity_rate_limits.py, not here.
+    roomy = settings.model_copy(update={"rate_limit_login": "10000/minute",
+                                        "rate_limit_login_source": "10000/minute"})
+    with BrowserClient(create_app(roomy, engine=engine)) as test_client:
         yield test_client
 
 

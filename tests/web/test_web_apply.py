@@ -131,7 +131,7 @@ def test_an_expired_session_keeps_the_draft(login: Callable[[str], TestClient],
                            follow_redirects=False)
     assert response.status_code == 303
     assert "/login?next=" in response.headers["location"]
-    assert "expired=1" in response.headers["location"]
+    assert "saved=1" in response.headers["location"]  # no session cookie: not "expired"
     login("zhangsan")
     again = client.get(f"/apply/{seeded.fund_code}").text
     assert 'value="张三丰"' in again and _draft_key(again) == key
@@ -161,3 +161,28 @@ def test_withdraw_then_rate(login: Callable[[str], TestClient], seeded: Seeded,
     assert "服务评价" not in page
     bad = client.post(f"/my/cases/{number}/rate", data={"score": "5"})
     assert bad.status_code == 409 and "办结后才能评价" in bad.text
+
+
+def test_a_first_visit_is_asked_to_sign_in_not_told_its_session_expired(
+        client: TestClient, seeded: Seeded) -> None:
+    response = client.get(f"/apply/{seeded.fund_code}", follow_redirects=False)
+    assert "expired" not in response.headers["location"]
+    page = client.get(response.headers["location"]).text
+    assert "请先登录" in page
+    assert "登录已过期" not in page and "已保存" not in page
+
+
+def test_a_stale_session_is_told_it_expired_and_a_saved_form_that_it_was_kept(
+        login: Callable[[str], TestClient], seeded: Seeded, client: TestClient) -> None:
+    login("zhangsan")
+    key = _draft_key(client.get(f"/apply/{seeded.fund_code}").text)
+    client.post("/logout")  # the cookie the browser still holds no longer works
+    client.cookies.set("tongban_session", "an-old-token")
+    gone = client.get(f"/apply/{seeded.fund_code}", follow_redirects=False)
+    page = client.get(gone.headers["location"]).text
+    assert "登录已过期，请重新登录" in page and "已保存" not in page
+    client.get("/")  # a fresh page token for the form post
+    saved = client.post(f"/apply/{seeded.fund_code}", data={**GOOD, "_draft": key},
+                        follow_redirects=False)
+    page = client.get(saved.headers["location"]).text
+    assert "登录已过期，请重新登录，您填写的内容已保存" in page

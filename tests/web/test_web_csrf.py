@@ -73,8 +73,9 @@ def _person_id(db_session: Session, name: str) -> str:
 def _approved_case(client: TestClient, login: Login, seeded: Seeded) -> str:
     login("zhangsan")
     key = _apply(client, seeded.fund_code, GOOD)
-    client.post(f"/apply/{seeded.fund_code}/materials/M1", data={"draft": key},
-                files={"file": ("合同.pdf", PDF, "application/pdf")})
+    for code in ("M1", "M3"):  # M3: the ID card's scan (no e-licence is held)
+        client.post(f"/apply/{seeded.fund_code}/materials/{code}", data={"draft": key},
+                    files={"file": (f"{code}.pdf", PDF, "application/pdf")})
     number = client.post(f"/apply/{seeded.fund_code}/submit", data={"draft": key},
                          follow_redirects=False).headers["location"].split("/")[3]
     number = number.split("?")[0]

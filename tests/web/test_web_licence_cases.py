@@ -118,13 +118,14 @@ def test_someone_elses_licence_page_is_refused(
 def test_licence_schema_complaints_land_on_their_fields() -> None:
     spec = issuing.LicenceForm(type_code="x", type_name="居住证", fields=[], schema={
         "properties": {"ethnicity": {}, "household_address": {}}})
-    exc = InvalidInput("证照字段不符合要求", details=[
-        {"field": "fields", "message": "'ethnicity' is a required property"},
-        {"field": "fields.household_address", "message": "'' is too short"},
-        {"field": "fields.other", "message": "not on this form"}])
+    exc = InvalidInput("证照字段不符合要求", details=[  # as licences._check_fields says
+        {"field": "fields.ethnicity", "message": "民族:必填 / 'ethnicity' is a required "
+                                                  "property"},
+        {"field": "fields.household_address", "message": "户籍地址:太短 / '' is too short"},
+        {"field": "fields.other", "message": "其他:格式不正确 / not on this form"}])
     assert issuing.errors_from(exc, spec) == {
         "ethnicity": ("此项为必填项", {}),
-        "household_address": ("不符合证照要求：{detail}", {"detail": "'' is too short"})}
+        "household_address": ("不符合证照要求：{detail}", {"detail": "太短"})}
 
 
 def _issue_id_card(db_session: Session, settings: Settings) -> str:

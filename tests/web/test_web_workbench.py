@@ -79,6 +79,9 @@ def test_supplement_then_supply_then_accept_approve_and_rate(
     assert "请上传购房合同扫描件" in mine and "提交补正" in mine
     client.post(f"/my/cases/{number}/materials/M1",
                 files={"file": ("合同.pdf", PDF, "application/pdf")})
+    # no 居民身份证 e-licence is held: its scan is owed too, or the case is never accepted
+    client.post(f"/my/cases/{number}/materials/M3",
+                files={"file": ("身份证.pdf", PDF, "application/pdf")})
     supplied = client.post(f"/my/cases/{number}/act/supply", data={"note": "已补"})
     assert supplied.status_code == 200 and "补正材料" in supplied.text
     login("clerk-cd")
@@ -137,3 +140,29 @@ def test_window_intake_with_a_bad_id_number_says_why(login: Callable[[str], Test
     client = login("clerk-cd")
     page = client.post("/workbench/intake", data={"id_number": "510104199003071234"})
     assert page.status_code == 422 and 'aria-invalid="true"' in page.text
+
+
+def test_a_decided_case_leaves_the_queue_and_shows_the_time_it_took(
+        client: TestClient, login: Callable[[str], TestClient], seeded: Seeded) -> None:
+    login("zhangsan")
+    key = _apply(client, seeded.fund_code, GOOD)
+    for code, name in (("M1", "合同.pdf"), ("M3", "身份证.pdf")):
+        client.post(f"/apply/{seeded.fund_code}/materials/{code}", data={"draft": key},
+                    files={"file": (name, PDF, "application/pdf")})
+    number = client.post(f"/apply/{seeded.fund_code}/submit", data={"draft": key},
+                         follow_redirects=False).headers["location"].split("/")[3].split("?")[0]
+    login("clerk-cd")
+    client.post(f"/workbench/cases/{number}/act/pre_review_pass", data={})
+    accept = client.post(f"/workbench/cases/{number}/act/accept", data={})
+    assert accept.status_code == 200
+    login("reviewer-cd")
+    accepted = client.get(f"/workbench/cases/{number}").text
+    assert "剩余工作日" in accepted and number in client.get("/workbench").text
+    client.post(f"/workbench/cases/{number}/act/approve", data={})
+    decided = client.get(f"/workbench/cases/{number}").text
+    assert "剩余工作日" not in decided and "办理用时" in decided
+    assert number not in client.get("/workbench").text  # 待办: cases still in handling
+    assert number in client.get("/workbench", params={"state": "finished"}).text
+    assert number in client.get("/workbench", params={"state": "all"}).text
+    login("zhangsan")
+    assert "剩余工作日" not in client.get(f"/my/cases/{number}").text

@@ -14,12 +14,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from tongban.bundles import service as bundles
+from tongban.cases import service as cases
 from tongban.errors import DomainError
 from tongban.web import case_view, forms
 from tongban.web.agent import ActingFor
-from tongban.web.render import WebRoute, page, require_actor, web_db
+from tongban.web.render import POSTED, WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
@@ -57,11 +59,12 @@ def bundle_page(request: Request, code: str, db: Session = Depends(web_db)) -> R
 
 
 @router.post("/bundles/{code}", response_class=HTMLResponse)
-async def bundle_apply(request: Request, code: str, db: Session = Depends(web_db)) -> Response:
+def bundle_apply(request: Request, code: str, db: Session = Depends(web_db),
+                 form: FormData = POSTED) -> Response:
     """Apply once for every member (the key makes a double click one bundle case)."""
     actor = require_actor(request)
     view = bundles.get_bundle(db_session=db, bundle_code=code)
-    posted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    posted = {k: v for k, v in form.items() if isinstance(v, str)}
     key = posted.pop("_key", "") or secrets.token_urlsafe(24)
     parsed = forms.parse(view.merged.schema, posted)
     if not parsed.ok:
@@ -86,7 +89,9 @@ def _case_context(db: Session, actor: Any, number: str) -> dict[str, Any]:
     have = {m.material_code: m for m in found.materials}
     return {"found": found, "detail": found.detail, "case": found.detail.case,
             "view": found.view, "tasks": found.tasks, "have": have,
-            "uploads": [m for m in found.view.merged.materials if m.source == "upload"],
+            "uploads": [m for m in found.view.merged.materials
+                        if m.source in cases.UPLOADABLE_SOURCES
+                        and found.licence_for(m.code) is None],
             "TASK_STATUS": TASK_STATUS, "STATE_LABELS": case_view.STATE_LABELS,
             "ACTION_LABELS": case_view.ACTION_LABELS, "upload_errors": {}}
 

@@ -6,6 +6,7 @@ turns the fields of an action form into the payload the service validates.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable
 from typing import Any
 
@@ -15,17 +16,21 @@ from starlette.datastructures import FormData
 
 from tongban.cases import service as cases
 from tongban.cases.schemas import SPECIAL_PROCEDURE_LABELS
-from tongban.cases.workflow import ACTION_LABELS, DECIDED_STATES, STATE_LABELS, State
+from tongban.cases.workflow import ACTION_LABELS, STATE_LABELS
 from tongban.catalog import service as catalog
 from tongban.config import Settings
 from tongban.errors import DomainError, InvalidInput, NotFound
 from tongban.identity.actor import Actor
+from tongban.supervision.ratings import content as rating_content
+from tongban.supervision.ratings import service as ratings
+from tongban.supervision.ratings.workflow import ACTION_LABELS as RATING_ACTIONS
+from tongban.supervision.ratings.workflow import STATE_LABELS as HANDLING_LABELS
+from tongban.supervision.warnings.service import CASE_FACT_LABELS
 from tongban.web import forms
-from tongban.web import service as web
 
-# Actions whose result the applicant can rate (好差评): decided or closed cases.
-RATEABLE_STATES = frozenset({*DECIDED_STATES, State.refused, State.delivered})
 APPLICANT_ACTIONS = ("supply", "withdraw")
+# The timeline names the workflow's actions and the facts supervision records on a case.
+TIMELINE_LABELS = ChainMap(CASE_FACT_LABELS, ACTION_LABELS)  # type: ignore[arg-type]  # read only
 # Actions that must state a reason in law are marked by the workflow (needs_reason); the
 # form always offers the field and marks it required for these.
 REASON_REQUIRED = frozenset({"refuse", "deny", "terminate", "revoke_commitment", "extend",
@@ -55,10 +60,11 @@ def detail_context(*, db_session: Session, actor: Actor, case_number: str) -> di
     return {
         "detail": detail, "case": case, "guide": guide,
         "state_label": STATE_LABELS.get(case.state, case.state),
-        "STATE_LABELS": STATE_LABELS, "ACTION_LABELS": ACTION_LABELS,
+        "STATE_LABELS": STATE_LABELS, "ACTION_LABELS": TIMELINE_LABELS,
         "SPECIAL_PROCEDURES": SPECIAL_PROCEDURE_LABELS, "DELIVERY_METHODS": DELIVERY_METHODS,
         "REASON_REQUIRED": REASON_REQUIRED,
-        "form_rows": [(labels.get(k, k), _shown(v)) for k, v in (case.form_data or {}).items()],
+        "form_rows": [(k, labels.get(k, k), _shown(v)) for k, v in detail.form_data.items()],
+        "masked_fields": set(detail.masked_fields),
         "materials": current, "guide_materials": materials_by_code,
         # a licence material without an attached e-licence takes its paper copy (scan)
         "uploadable": [m for m in guide.get("materials", [])
@@ -69,8 +75,12 @@ def detail_context(*, db_session: Session, actor: Actor, case_number: str) -> di
                                if m.get("deficiency_allowed")],
         "open_notice": open_notice,
         "owed_codes": _owed(open_notice, case),
-        "rating": web.rating_of(db_session=db_session, case_number=case.number),
-        "rateable": case.state in RATEABLE_STATES,
+        "rating": ratings.case_rating(db_session=db_session, actor=actor,
+                                      case_number=case.number),
+        "rateable": case.state in ratings.RATEABLE_STATES,
+        "RATING_LEVELS": rating_content.LEVELS,
+        "RATING_INDICATORS": rating_content.ONLINE_INDICATORS,
+        "HANDLING_LABELS": HANDLING_LABELS, "RATING_ACTIONS": RATING_ACTIONS,
         "bundle_visible": detail.bundle_case is not None
         and cases.can_see(actor, detail.bundle_case),
     }

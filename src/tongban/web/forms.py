@@ -84,7 +84,7 @@ def _coerce(raw: str, spec: Mapping[str, Any]) -> tuple[Any, tuple[str, dict[str
     """A posted string as the schema's type, or the problem with it."""
     kind = spec.get("type", "string")
     if kind == "integer":
-        if not re.fullmatch(r"[+-]?\d+", raw):
+        if not re.fullmatch(r"[+-]?[0-9]+", raw):
             return raw, ("请输入整数", {})
         return int(raw), None
     if kind == "number":

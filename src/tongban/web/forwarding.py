@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -29,11 +30,18 @@ from tongban.catalog import service as catalog
 from tongban.catalog.schemas import GuidePage
 from tongban.config import Settings
 from tongban.errors import DomainError, InvalidInput
-from tongban.federation import modes, registry
-from tongban.federation.schemas import ChecksIn, DeliverIn, ForwardedCaseOut, ForwardIn, MaterialIn
+from tongban.federation import modes, registry, supplements
+from tongban.federation.schemas import (
+    ChecksIn,
+    DeliverIn,
+    ForwardedCaseOut,
+    ForwardIn,
+    MaterialIn,
+    SupplyIn,
+)
 from tongban.identity import service as identity
 from tongban.web import case_view, catalog_view, forms
-from tongban.web.render import WebRoute, page, web_db
+from tongban.web.render import POSTED, WebRoute, page, web_db
 from tongban.web.routes import web_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
@@ -43,9 +51,14 @@ MODE = "receive_and_forward"
 # What the receiving node itself did with a forwarded case (the rest mirrors the
 # handling node's case events, as "remote.<action>").
 OWN_ACTIONS = {"received": "窗口收件", "forwarded": "转办理地", "delivered_here": "窗口送达",
-               "purged": "清除转办副本", "licence_received": "收到电子证照"}
+               "purged": "清除转办副本", "licence_received": "收到电子证照",
+               "undeliverable": "转办失败", "supplied_here": "补正材料已转办理地",
+               "withdrawal_sent": "撤回申请已转办理地"}
+# A forwarded case's own states (the rest are the handling node's case states).
+FORWARD_STATES = {"forwarding": "转办中", "failed": "转办失败"}
 # Events that only come from the handling node without a case action of its own.
-REMOTE_ONLY = {"failed": "办理地退回", "federation_received": "办理地接收"}
+REMOTE_ONLY = {"failed": "办理地退回", "federation_received": "办理地接收",
+               "request_refused": "办理地未能办理该请求"}
 # What the window can do about delivery, by modes.delivery_stage.
 DELIVERY_STAGES = {"not_window": "由办理地送达", "waiting": "待办理地决定",
                    "ready": "待送达", "delivered": "已送达", "closed": "已终结"}
@@ -116,18 +129,29 @@ def forward_form(request: Request, code: str, person: uuid.UUID,
                       key=secrets.token_urlsafe(24))
 
 
-async def posted_materials(posted: Any, wanted: list[Any], limit: int) -> list[MaterialIn]:
+def posted_materials(posted: Any, wanted: list[Any], limit: int) -> list[MaterialIn]:
     """The files a window form posted (`file_<code>`) for the `wanted` materials."""
     out = []
     for m in wanted:
         upload = posted.get(f"file_{m.code}")
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue
-        data = await upload.read(limit + 1)
+        data = upload.file.read(limit + 1)
         if data:
             out.append(MaterialIn(code=m.code, filename=upload.filename[:255],
                                   content_base64=base64.b64encode(data).decode()))
     return out
+
+
+def posted_supply(posted: FormData, fc: ForwardedCaseOut, limit: int) -> SupplyIn:
+    """What a 补正 form posted (the window's or the applicant's): a file (`file_<code>`)
+    for each material the handling region's open notice asks for, and a note."""
+    codes = [i["material_code"] for i in (fc.open_notice or {}).get("items", [])
+             if i.get("material_code")]
+    note = posted.get("note")
+    return SupplyIn(materials=posted_materials(posted, [SimpleNamespace(code=c) for c in codes],
+                                               limit),
+                    note=note.strip()[:2000] if isinstance(note, str) and note.strip() else None)
 
 
 def person_of(db: Session, value: Any) -> Any:
@@ -141,13 +165,13 @@ def person_of(db: Session, value: Any) -> Any:
 
 
 @router.post("/workbench/intake/forward/{code}", response_class=HTMLResponse)
-async def forward_submit(request: Request, code: str, db: Session = Depends(web_db)) -> Response:
+def forward_submit(request: Request, code: str, db: Session = Depends(web_db),
+                   posted: FormData = POSTED) -> Response:
     """Receive here, forward there: one forwarded case, sent through the outbox."""
     from tongban.web.workbench import require_staff
 
     actor = require_staff(request, "clerk")
     settings = request.app.state.settings
-    posted = await request.form()
     fields = {k: v for k, v in posted.items() if isinstance(v, str)}
     key, person_id = fields.pop("_key", ""), fields.pop("_person", "")
     guide_page = catalog.guide(db_session=db, implementation_code=code)
@@ -160,7 +184,7 @@ async def forward_submit(request: Request, code: str, db: Session = Depends(web_
     try:
         out = modes.forward(db_session=db, settings=settings, actor=actor, data=ForwardIn(
             implementation_code=code, mode=MODE, form_data=parsed.data, person_id=who.id,
-            materials=await posted_materials(posted, _uploads(guide_page),
+            materials=posted_materials(posted, _uploads(guide_page),
                                              settings.max_upload_bytes),
             checks=ChecksIn(**{name: name in checked for name, _ in CHECKS},
                             note=fields.get("check_note") or None),
@@ -194,8 +218,12 @@ def forwarded_list(request: Request, show: str = "", db: Session = Depends(web_d
     return page(request, "workbench/forwarded_list.html", {
         "rows": [(fc, modes.delivery_stage(fc)) for fc in rows], "show": show,
         "LIST_FILTERS": LIST_FILTERS, "DELIVERY_STAGES": DELIVERY_STAGES,
-        "MODE_LABEL": modes.MODE_LABEL, "STATE_LABELS": case_view.STATE_LABELS,
+        "MODE_LABEL": modes.MODE_LABEL, "STATE_LABELS": _state_labels(),
         "regions": region_names(db_session=db, codes={fc.handling_region for fc in rows})})
+
+
+def _state_labels() -> dict[str, str]:
+    return {**case_view.STATE_LABELS, **FORWARD_STATES}
 
 
 def _forwarded_page(request: Request, db: Session, forwarded_id: uuid.UUID, *,
@@ -208,7 +236,7 @@ def _forwarded_page(request: Request, db: Session, forwarded_id: uuid.UUID, *,
     fc = modes.view(db_session=db, settings=request.app.state.settings, actor=actor,
                     forwarded_id=forwarded_id)
     return page(request, "workbench/forwarded.html", {
-        "fc": fc, "MODE_LABEL": modes.MODE_LABEL, "STATE_LABELS": case_view.STATE_LABELS,
+        "fc": fc, "MODE_LABEL": modes.MODE_LABEL, "STATE_LABELS": _state_labels(),
         "events": [(e, *event_label(e.action)) for e in fc.events],
         "stage": modes.delivery_stage(fc), "NOT_YET": NOT_YET,
         "delivery": delivery_of(fc), "DELIVERY_METHODS": case_view.DELIVERY_METHODS,
@@ -255,14 +283,14 @@ def _delivery(raw: dict[str, str]) -> DeliverIn:
 
 
 @router.post("/workbench/forwarded/{forwarded_id}/deliver", response_class=HTMLResponse)
-async def deliver(request: Request, forwarded_id: uuid.UUID,
-                  db: Session = Depends(web_db)) -> Response:
+def deliver(request: Request, forwarded_id: uuid.UUID, db: Session = Depends(web_db),
+            form: FormData = POSTED) -> Response:
     """送达 at the receiving window, once the handling node's decision has arrived; a
     refusal comes back on the page with what was typed, and nothing is written."""
     from tongban.web.workbench import require_staff
 
     actor = require_staff(request, "clerk")
-    raw = _typed(await request.form())
+    raw = _typed(form)
     try:
         modes.deliver(db_session=db, settings=request.app.state.settings, actor=actor,
                       forwarded_id=forwarded_id, data=_delivery(raw))
@@ -272,6 +300,30 @@ async def deliver(request: Request, forwarded_id: uuid.UUID,
             raise
         return _forwarded_page(request, db, forwarded_id, status=exc.status, error=exc,
                                raw=raw)
+    db.commit()
+    return RedirectResponse(f"/workbench/forwarded/{forwarded_id}", status_code=303)
+
+
+@router.post("/workbench/forwarded/{forwarded_id}/supply", response_class=HTMLResponse)
+def supply(request: Request, forwarded_id: uuid.UUID, db: Session = Depends(web_db),
+           posted: FormData = POSTED) -> Response:
+    """补正 at the receiving window: the files the handling region's notice asks for go
+    to it (federation.supplements.supply); a refusal comes back on the page."""
+    from tongban.web.workbench import require_staff
+
+    actor = require_staff(request, "clerk")
+    settings = request.app.state.settings
+    try:
+        fc = modes.view(db_session=db, settings=settings, actor=actor,
+                        forwarded_id=forwarded_id)
+        supplements.supply(db_session=db, settings=settings, actor=actor,
+                           forwarded_id=forwarded_id,
+                           data=posted_supply(posted, fc, settings.max_upload_bytes))
+    except DomainError as exc:
+        db.rollback()
+        if exc.status == 404:
+            raise
+        return _forwarded_page(request, db, forwarded_id, status=exc.status, error=exc)
     db.commit()
     return RedirectResponse(f"/workbench/forwarded/{forwarded_id}", status_code=303)
 

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from tongban.cases.licensing import ISSUING_STATES
+from tongban.cases.workflow import workflow_for
 from tongban.catalog import service as catalog
 from tongban.config import Settings
 from tongban.errors import DomainError, NotFound
@@ -27,8 +29,16 @@ from tongban.licences import service as licences
 from tongban.licences import verify as verification
 from tongban.web import forms
 
-# Actions that put a case into a state whose entry issues the licence (licensing.py).
-ISSUING_ACTIONS = frozenset({"approve", "approve_on_commitment", "accept_on_commitment"})
+
+def issuing_actions(case: Any) -> frozenset[str]:
+    """The actions that put this case into a state whose entry issues the licence
+    (licensing.py), read from its own workflow table: an immediate item's acceptance is
+    its approval, a promised item's is not."""
+    rows = workflow_for(case.workflow).rows
+    return frozenset(r.action.value for r in rows
+                     if r.to_state in ISSUING_STATES and r.state not in ISSUING_STATES)
+
+
 # Prefix of the licence inputs inside an action form (kept apart from reason, note, …);
 # the action follows it ("lic_approve-ethnicity"), so two forms on a page never clash.
 PREFIX = "lic_"
@@ -106,12 +116,13 @@ def errors_from(exc: DomainError, spec: LicenceForm) -> dict[str, tuple[str, dic
             continue
         path, message = str(item.get("field", "")), str(item.get("message", ""))
         name = path.removeprefix("fields.").split(".")[0]
-        missing = _REQUIRED.search(message)
-        if path == "fields" and missing:
-            name = missing.group(1)
+        if name not in spec.schema["properties"]:
+            continue
+        if _REQUIRED.search(message):
             out[name] = ("此项为必填项", {})
-        elif name in spec.schema["properties"]:
-            out[name] = ("不符合证照要求：{detail}", {"detail": message})
+        else:  # the Chinese half: "民族:类型不正确 / 7 is not of type 'string'"
+            chinese = message.split(" / ")[0].split(":")[-1]
+            out[name] = ("不符合证照要求：{detail}", {"detail": chinese})
     return out
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from tongban.bundles.merge import MemberForm, MergedMaterial, merge
 from tongban.cases import service as cases
@@ -30,7 +31,7 @@ from tongban.federation.schemas import JointIn, JointTaskIn
 from tongban.identity import service as identity
 from tongban.web import case_view, forms
 from tongban.web.forwarding import event_label, person_of, posted_materials, region_names
-from tongban.web.render import WebRoute, page, web_db
+from tongban.web.render import POSTED, WebRoute, page, web_db
 from tongban.web.routes import web_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
@@ -143,13 +144,13 @@ def joint_form(request: Request, kind: str, person: uuid.UUID,
 
 
 @router.post("/workbench/intake/joint/{kind}", response_class=HTMLResponse)
-async def joint_submit(request: Request, kind: str, db: Session = Depends(web_db)) -> Response:
+def joint_submit(request: Request, kind: str, db: Session = Depends(web_db),
+                 posted: FormData = POSTED) -> Response:
     """One application, a task at each handling node (sent through the outbox)."""
     from tongban.web.workbench import require_staff
 
     actor = require_staff(request, "clerk")
     settings = request.app.state.settings
-    posted = await request.form()
     who = person_of(db, posted.get("_person"))
     roles = len(modes.JOINT_KINDS.get(kind, {}).get("roles", ()))
     form = _joint_form(db, settings, kind, _picked(posted, roles))
@@ -173,7 +174,7 @@ async def joint_submit(request: Request, kind: str, db: Session = Depends(web_db
     try:
         out = modes.open_joint(db_session=db, settings=settings, actor=actor, data=JointIn(
             kind=kind, name=KIND_NAMES[kind], tasks=tasks, person_id=who.id,
-            materials=await posted_materials(posted, list(form.materials),
+            materials=posted_materials(posted, list(form.materials),
                                              settings.max_upload_bytes)))
     except DomainError as exc:
         db.rollback()

@@ -1,4 +1,5 @@
-"""My licences (with the sealed PDF and a QR code) and the public verification page."""
+"""My licences (with the sealed PDF and a QR code), the public verification page, and the
+staff licence desk (look-up, history, 补领/换领)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
-from tongban.errors import InvalidInput
+from tongban.errors import DomainError, InvalidInput
+from tongban.identity.actor import Actor
 from tongban.licences import service as licences
 from tongban.licences import verify as verification
-from tongban.web.render import WebRoute, page, require_actor, web_db
+from tongban.node import ratelimit
+from tongban.web.render import POSTED, WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
@@ -78,6 +82,7 @@ def verify_page(request: Request, identifier: str = "",
     result, error = None, None
     text = identifier.strip()
     if text:
+        ratelimit.limiter_of(request).hit("licence_verify", ratelimit.source_of(request))
         try:
             result = verification.verify(db_session=db, settings=request.app.state.settings,
                                          qr_payload=text)
@@ -87,3 +92,61 @@ def verify_page(request: Request, identifier: str = "",
     return page(request, "portal/verify.html", {
         "identifier": text, "result": result, "error": error,
         "STATUS_LABELS": STATUS_LABELS}, status=422 if error else 200)
+
+
+# --- the licence desk (staff): look a licence up, see its history, 补领/换领 ---------------
+
+REPLACEMENT_KINDS = {"reissue": "补领(遗失、损毁)", "renewal": "换领(到期、信息变更)"}
+
+
+def require_staff(request: Request) -> Actor:
+    """The signed-in staff member (the workbench's rule), else 403."""
+    from tongban.web.workbench import require_staff as staff_only
+
+    return staff_only(request)
+
+
+def _desk(request: Request, db: Session, identifier: str, *, error: DomainError | None = None,
+          kept: dict[str, str] | None = None, status: int = 200) -> Response:
+    """The desk page: the look-up form and, for a licence in the caller's scope, what it
+    says, its status history and the replacement form."""
+    actor = require_staff(request)
+    found = history = None
+    if identifier:
+        try:
+            found, history = licences.view_with_history(db_session=db, actor=actor,
+                                                        identifier=identifier)
+        except DomainError as exc:
+            error, status = exc, exc.status
+    return page(request, "workbench/licence_desk.html", {
+        "identifier": identifier, "licence": found, "history": history or [],
+        "type_name": licences.get_type(db_session=db, code=found.type_code).name
+        if found is not None else "", "error": error, "kept": kept or {},
+        "STATUS_LABELS": STATUS_LABELS, "REPLACEMENT_KINDS": REPLACEMENT_KINDS,
+        "may_replace": found is not None and found.status == "01" and not found.imported
+        and actor.has("clerk", "reviewer", "supervisor")}, status=status)
+
+
+@router.get("/workbench/licences", response_class=HTMLResponse)
+def licence_desk(request: Request, identifier: str = "",
+                 db: Session = Depends(web_db)) -> Response:
+    """Staff: a licence of their department by its identifier, with its history."""
+    return _desk(request, db, identifier.strip())
+
+
+@router.post("/workbench/licences/{identifier}/replace", response_class=HTMLResponse)
+def replace_licence(request: Request, identifier: str, db: Session = Depends(web_db),
+                    form: FormData = POSTED) -> Response:
+    """补领/换领 at the desk: the new licence's page, or the form again with the reason."""
+    actor = require_staff(request)
+    kept = {k: str(form.get(k) or "") for k in ("kind", "reason")}
+    try:
+        new = licences.replace(db_session=db, settings=request.app.state.settings,
+                               actor=actor, identifier=identifier, kind=kept["kind"],
+                               reason=kept["reason"])
+    except DomainError as exc:
+        db.rollback()
+        return _desk(request, db, identifier, error=exc, kept=kept, status=exc.status)
+    db.commit()
+    return RedirectResponse(f"/workbench/licences?identifier={quote(new.identifier)}",
+                            status_code=303)

@@ -6,16 +6,20 @@ from __future__ import annotations
 import uuid
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from tongban.cases import service as cases
-from tongban.errors import DomainError, InvalidInput
-from tongban.web import case_view, issuing
-from tongban.web import service as web
+from tongban.errors import DomainError, InvalidInput, NotFound
+from tongban.federation.modes import MODE_LABEL
+from tongban.supervision.ratings import content as rating_content
+from tongban.supervision.ratings import service as ratings
+from tongban.web import case_view, issuing, my_forwarded
+from tongban.web.forwarding import FORWARD_STATES
 from tongban.web.licences import STATUS_LABELS
-from tongban.web.render import WebRoute, page, require_actor, web_db
+from tongban.web.render import POSTED, WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
@@ -33,9 +37,12 @@ def my_cases(request: Request, cursor: str | None = None,
     rows, next_cursor = cases.list_cases(db_session=db, actor=actor,
                                          filters=cases.CaseFilters(), cursor=cursor,
                                          limit=PAGE_SIZE)
+    forwarded = [] if cursor else my_forwarded.own_forwarded(
+        db_session=db, settings=request.app.state.settings, actor=actor)
     return page(request, "portal/my_cases.html", {
-        "rows": rows, "next_cursor": next_cursor,
-        "STATE_LABELS": case_view.STATE_LABELS})
+        "rows": rows, "next_cursor": next_cursor, "forwarded": forwarded,
+        "MODE_LABEL": MODE_LABEL,
+        "STATE_LABELS": {**case_view.STATE_LABELS, **FORWARD_STATES}})
 
 
 def _case_page(request: Request, db: Session, number: str, *, status: int = 200,
@@ -71,13 +78,13 @@ def upload_supplement(request: Request, number: str, material_code: str,
 
 
 @router.post("/my/cases/{number}/act/{action}", response_class=HTMLResponse)
-async def applicant_act(request: Request, number: str, action: str,
-                        db: Session = Depends(web_db)) -> Response:
+def applicant_act(request: Request, number: str, action: str,
+                  db: Session = Depends(web_db), form: FormData = POSTED) -> Response:
     """The applicant's own acts: supply (answer the notice) and withdraw."""
     actor = require_actor(request)
     if action not in case_view.APPLICANT_ACTIONS:
         raise InvalidInput("不支持的操作 / unsupported action", details={"action": action})
-    reason, data = case_view.action_payload(action, await request.form())
+    reason, data = case_view.action_payload(action, form)
     try:
         cases.act(db_session=db, settings=request.app.state.settings, actor=actor,
                   case_number=number, action=action, reason=reason, data=data)
@@ -88,17 +95,46 @@ async def applicant_act(request: Request, number: str, action: str,
     return RedirectResponse(f"/my/cases/{number}", status_code=303)
 
 
+def _level(form: FormData, name: str) -> int | None:
+    raw = form.get(name)
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+
+
 @router.post("/my/cases/{number}/rate", response_class=HTMLResponse)
-def rate(request: Request, number: str, score: int = Form(0), comment: str = Form(""),
-         db: Session = Depends(web_db)) -> Response:
-    """好差评: rate a finished case once, 1 to 5, with an optional comment."""
+def rate(request: Request, number: str, db: Session = Depends(web_db),
+         form: FormData = POSTED) -> Response:
+    """好差评: rate a finished case once (一事一评) on the five levels, with the
+    indicators the applicant chose to answer and an optional comment."""
     actor = require_actor(request)
-    detail = cases.get(db_session=db, actor=actor, case_number=number)
+    indicators = {code: level for code in rating_content.ONLINE_INDICATORS
+                  if (level := _level(form, f"ind_{code}")) is not None}
+    comment = form.get("comment")
     try:
-        web.rate(db_session=db, actor=actor, case_number=number,
-                 applicant_account_id=detail.case.applicant_account_id,
-                 finished=detail.case.state in case_view.RATEABLE_STATES, score=score,
-                 comment=comment)
+        ratings.rate(db_session=db, actor=actor, case_number=number, channel="online",
+                     level=_level(form, "score") or 0, indicators=indicators,
+                     comment=comment if isinstance(comment, str) else "")
+    except DomainError as exc:
+        db.rollback()
+        return _case_page(request, db, number, status=exc.status, error=exc)
+    db.commit()
+    return RedirectResponse(f"/my/cases/{number}#rating", status_code=303)
+
+
+@router.post("/my/cases/{number}/rating/{action}", response_class=HTMLResponse)
+def rating_verdict(request: Request, number: str, action: str,
+                   db: Session = Depends(web_db), form: FormData = POSTED) -> Response:
+    """The rater's verdict on the return visit: satisfied (closes it) or not (back to
+    rectification, with what is still wrong)."""
+    actor = require_actor(request)
+    if action not in ("accept", "reject"):
+        raise InvalidInput("不支持的操作 / unsupported action", details={"action": action})
+    found = ratings.case_rating(db_session=db, actor=actor, case_number=number)
+    if found is None:
+        raise NotFound("评价不存在 / no such rating", details={"case_number": number})
+    reason = form.get("reason")
+    try:
+        ratings.act(db_session=db, actor=actor, rating_id=found.rating.id, action=action,
+                    reason=reason if isinstance(reason, str) else None)
     except DomainError as exc:
         db.rollback()
         return _case_page(request, db, number, status=exc.status, error=exc)

@@ -1,4 +1,4 @@
-"""Tables of the UI: application drafts, and ratings until supervision owns them.
+"""Tables of the UI: application drafts (ratings live in tongban.supervision.ratings).
 
 A draft keeps what an applicant typed and uploaded before submitting, so an expired
 session or a closed tab loses nothing. Its random `key` is also the submission's
@@ -11,10 +11,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tongban.db import Base, CreatedMixin, IdMixin, JsonType, utcnow
+from tongban.db import Base, CreatedMixin, IdMixin, utcnow
+from tongban.sealed import SealedJson
 
 
 class Draft(IdMixin, CreatedMixin, Base):
@@ -28,25 +29,9 @@ class Draft(IdMixin, CreatedMixin, Base):
     )
     implementation_code: Mapped[str] = mapped_column(String(31))
     # The form exactly as typed (strings), shown again when the applicant comes back.
-    form: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    form: Mapped[dict[str, Any]] = mapped_column(SealedJson("web_drafts.form"), default=dict)
     # material code -> {"sha256", "size", "content_type", "filename"}
-    materials: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    materials: Mapped[dict[str, Any]] = mapped_column(SealedJson("web_drafts.materials"),
+                                                       default=dict)
     case_number: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Rating(IdMixin, CreatedMixin, Base):
-    """好差评: the applicant's 1–5 rating of a finished case (one per case).
-
-    Kept here until the supervision domain exists, which will take over ratings,
-    bad-rating handling and rectification.
-    """
-
-    __tablename__ = "web_ratings"
-
-    case_number: Mapped[str] = mapped_column(String(32), unique=True)
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("identity_accounts.id"))
-    score: Mapped[int]
-    comment: Mapped[str] = mapped_column(Text, default="")
-
-    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),)

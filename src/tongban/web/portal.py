@@ -28,7 +28,11 @@ CROSS_REGION_MODES = {"fully_online": "全程网办", "receive_and_forward": "�
 MATERIAL_FORMS = {"original": "原件", "copy": "复印件", "electronic": "电子件"}
 APPLICANT_TYPES = {"person": "自然人", "enterprise": "法人"}
 ONLINE_DEPTH = {1: "信息公开", 2: "在线咨询/表格下载", 3: "在线预审", 4: "全程网办"}
-NO_SUBMIT_SOURCES = {"licence": "由电子证照自动获取", "shared_data": "由共享数据自动获取"}
+# What the guide says of a material that need not be uploaded in some case: one covered
+# by the applicant's own valid e-licence, or one the applicant may have fetched from a
+# registry (shown to them first; they may upload instead).
+NO_SUBMIT_SOURCES = {"licence": "持有效电子证照的免于提交，否则请上传"}
+SHARED_SOURCES = {"shared_data": "申请时可从共享数据获取并预览（免提交），也可上传本材料"}
 
 
 def _region_code(request: Request) -> str | None:
@@ -85,4 +89,5 @@ def guide(request: Request, implementation_code: str,
         "HANDLING_FORMS": HANDLING_FORMS, "CROSS_REGION_MODES": CROSS_REGION_MODES,
         "MATERIAL_FORMS": MATERIAL_FORMS, "APPLICANT_TYPES": APPLICANT_TYPES,
         "ONLINE_DEPTH": ONLINE_DEPTH, "NO_SUBMIT_SOURCES": NO_SUBMIT_SOURCES,
+        "SHARED_SOURCES": SHARED_SOURCES,
     })

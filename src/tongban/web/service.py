@@ -1,4 +1,4 @@
-"""Drafts and ratings: the UI's own records (other domains own everything else)."""
+"""Drafts: the UI's own records (other domains own everything else)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.audit.service import record
 from tongban.db import utcnow
-from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tongban.errors import Conflict, Forbidden, NotFound
 from tongban.identity.actor import Actor
-from tongban.web.models import Draft, Rating
-
-MAX_COMMENT = 500
+from tongban.web.models import Draft
 
 
 def _require_account(actor: Actor) -> uuid.UUID:
@@ -78,40 +75,17 @@ def attach_material(*, db_session: Session, draft: Draft, code: str,
     return draft
 
 
+def detach_material(*, db_session: Session, draft: Draft, code: str) -> Draft:
+    """Take a material off the draft (a declined fetch, before the upload replaces it)."""
+    if draft.case_number is not None:
+        raise Conflict("该申请已提交 / this application was already submitted")
+    draft.materials = {k: v for k, v in (draft.materials or {}).items() if k != code}
+    draft.updated_at = utcnow()
+    return draft
+
+
 def mark_submitted(*, db_session: Session, draft: Draft, case_number: str) -> Draft:
     """The draft became a case; it stays as the record of the idempotency key."""
     draft.case_number = case_number
     draft.updated_at = utcnow()
     return draft
-
-
-def rate(*, db_session: Session, actor: Actor, case_number: str, applicant_account_id:
-         uuid.UUID | None, finished: bool, score: int, comment: str) -> Rating:
-    """好差评: one 1–5 rating per finished case, by its applicant."""
-    account_id = _require_account(actor)
-    if applicant_account_id != account_id:
-        raise Forbidden("只有申请人可以评价 / only the applicant may rate this case")
-    if not finished:
-        raise Conflict("办结后才能评价 / a case can be rated once it is finished")
-    if not 1 <= score <= 5:
-        raise InvalidInput("评分须为1到5 / score must be 1 to 5", details={"field": "score"})
-    comment = (comment or "").strip()
-    if len(comment) > MAX_COMMENT:
-        raise InvalidInput(f"评价内容最多{MAX_COMMENT}字 / comment too long",
-                           details={"field": "comment"})
-    if db_session.scalar(select(Rating.id).where(Rating.case_number == case_number)):
-        raise Conflict("该办件已评价 / this case was already rated",
-                       details={"case_number": case_number})
-    rating = Rating(case_number=case_number, account_id=account_id, score=score,
-                    comment=comment)
-    db_session.add(rating)
-    db_session.flush()
-    record(db_session=db_session, actor_id=account_id, actor_name=actor.name,
-           action="rating.create", entity="case", entity_id=case_number,
-           details={"score": score})
-    return rating
-
-
-def rating_of(*, db_session: Session, case_number: str) -> Rating | None:
-    """The rating of a case, if it has one."""
-    return db_session.scalar(select(Rating).where(Rating.case_number == case_number))

@@ -1,9 +1,12 @@
 """监督: the supervisor's dashboard over the cases in their scope.
 
 Counts per department by state and warning level (one grouped query in the case
-service), the overdue list, and one ECharts bar chart of the warnings per department.
-The chart draws the same numbers as the table beside it, so the page says everything
-without JavaScript too; ECharts comes from node_modules (npm), never from the repository.
+service), the overdue list, and one ECharts bar chart of the warnings per department;
+then the service metrics (supervision.metrics) over a chosen span of months: a card per
+metric with its definition, the monthly trend, the departments ranked and a map of the
+provinces for one chosen metric, and the Excel export. Every chart draws the numbers of
+a table beside it, so the page says everything without JavaScript too; ECharts and its
+China map come from node_modules (npm), never from the repository.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tongban.web import case_view
 from tongban.web.i18n import pick_lang, translator
 from tongban.web.render import WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
+from tongban.web.supervision_metrics import metrics_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
                    dependencies=[Depends(web_context)])
@@ -104,4 +108,5 @@ def dashboard(request: Request, db: Session = Depends(web_db)) -> Response:
         "totals": {w: sum(r.by_warning[w] for r in rows) for w in WARNINGS},
         "STATE_LABELS": case_view.STATE_LABELS, "WARNING_LABELS": WARNING_LABELS,
         "chart_json": json.dumps(chart_data(rows, labels), ensure_ascii=False),
+        **metrics_context(request, db, actor, lang=pick_lang(request), today=today),
     })

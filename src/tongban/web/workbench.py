@@ -11,16 +11,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
-from tongban.audit.service import record
 from tongban.cases import service as cases
 from tongban.cases.schemas import ApplicantIn
 from tongban.catalog import service as catalog
 from tongban.errors import DomainError, Forbidden, InvalidInput
 from tongban.identity import service as identity
 from tongban.identity.actor import Actor
+from tongban.sharing import nofill
 from tongban.web import case_view, forms, issuing
-from tongban.web.render import WebRoute, page, require_actor, web_db
+from tongban.web.render import POSTED, WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False,
@@ -28,8 +29,13 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False,
 
 PAGE_SIZE = 50
 WARNING_FILTERS = {"": "全部", "yellow": "黄牌", "red": "红牌", "none": "正常"}
+# "" is the 待办 queue (cases still in handling), "finished" the 已办结 ones, "all" both.
 STATE_FILTERS = ("", "pre_review", "submitted", "supplement_requested", "accepted", "paused",
-                 "supplement_in_process", "approved_on_commitment", "approved", "denied")
+                 "supplement_in_process", "approved_on_commitment", "approved", "denied",
+                 "finished", "all")
+QUEUE_VIEWS = {"": False, "finished": True, "all": None}
+VIEW_LABELS = {"": "待办(办理中)", "finished": "已办结", "all": "全部"}
+VIEW_TITLES = {"": "待办件", "finished": "已办结", "all": "全部办件"}
 
 
 def require_staff(request: Request, *roles: str) -> Actor:
@@ -46,39 +52,65 @@ def queue(request: Request, state: str = "", warning: str = "", sort: str = "due
           cursor: str | None = None, db: Session = Depends(web_db)) -> Response:
     """Cases in the staff member's scope, with deadline marks, filters and keyset pages."""
     actor = require_staff(request)
-    filters = cases.CaseFilters(state=state or None, warning_level=warning or None)
+    view = state if state in QUEUE_VIEWS else None
+    filters = cases.CaseFilters(state=None if view is not None else state,
+                                warning_level=warning or None,
+                                finished=QUEUE_VIEWS.get(state) if view is not None else None)
     order = "due" if sort == "due" else "new"
     rows, next_cursor = cases.list_cases(db_session=db, actor=actor, filters=filters,
                                          cursor=cursor, limit=PAGE_SIZE, order=order)
     return page(request, "workbench/queue.html", {
         "rows": rows, "next_cursor": next_cursor, "state": state, "warning": warning,
         "sort": sort, "WARNING_FILTERS": WARNING_FILTERS, "STATE_FILTERS": STATE_FILTERS,
+        "VIEW_LABELS": VIEW_LABELS, "VIEW_TITLES": VIEW_TITLES,
         "STATE_LABELS": case_view.STATE_LABELS}, )
 
 
 def _case_page(request: Request, db: Session, number: str, *, status: int = 200,
                error: DomainError | None = None, upload_errors: dict[str, str] | None = None,
-               licence: dict[str, Any] | None = None) -> Response:
-    """The case page; `licence` keeps what was typed into a licence form, and its errors."""
+               licence: dict[str, Any] | None = None,
+               revealed: dict[str, str] | None = None,
+               fetch_errors: dict[str, str] | None = None) -> Response:
+    """The case page; `licence` keeps what was typed into a licence form, and its errors;
+    `revealed` the masked values just shown in full."""
     actor = require_staff(request)
     ctx = case_view.detail_context(db_session=db, actor=actor, case_number=number)
-    ctx.update(error=error, error_lines=case_view.error_lines(error) if error else [],
+    ctx.update(error=error, revealed=revealed or {},
+               error_lines=case_view.error_lines(error) if error else [],
                upload_errors=upload_errors or {}, today=date.today().isoformat(),
                licence_form=issuing.licence_form(db_session=db, case=ctx["case"]),
-               ISSUING_ACTIONS=issuing.ISSUING_ACTIONS, LICENCE_PREFIX=issuing.PREFIX,
+               ISSUING_ACTIONS=issuing.issuing_actions(ctx["case"]),
+               LICENCE_PREFIX=issuing.PREFIX,
                attached=issuing.verify_attached(db_session=db,
                                                 settings=request.app.state.settings,
                                                 materials=ctx["detail"].materials),
-               licence={"action": None, "raw": {}, "errors": {}, **(licence or {})})
+               licence={"action": None, "raw": {}, "errors": {}, **(licence or {})},
+               fetched=nofill.fetched_for_case(db_session=db,
+                                               settings=request.app.state.settings,
+                                               actor=actor, case_number=number),
+               window_fetches=_window_fetches(request, db, actor, ctx["case"]),
+               fetch_errors=fetch_errors or {})
     return page(request, "workbench/case.html", ctx, status=status)
+
+
+def _window_fetches(request: Request, db: Session, actor: Actor, case: Any
+                    ) -> dict[str, nofill.Preview] | None:
+    """一窗受理: the clerk's fetches of this window case waiting for the applicant's
+    decision, by material (None when the clerk may not fetch for this case)."""
+    if case.channel != "window" or not actor.has(*nofill.WINDOW_ROLES) or \
+            case.state not in cases.MATERIAL_STATES:
+        return None
+    return {p.material_code: p for p in nofill.open_at_window(
+        db_session=db, settings=request.app.state.settings, actor=actor,
+        case_number=case.number)}
 
 
 def _licence_fields(db: Session, actor: Actor, number: str, action: str, form: Any
                     ) -> tuple[issuing.LicenceForm | None, forms.ParsedForm | None]:
     """The licence fields an issuing action's form completes, parsed against the type."""
-    if action not in issuing.ISSUING_ACTIONS:
-        return None, None
     case = cases.get(db_session=db, actor=actor, case_number=number).case
+    if action not in issuing.issuing_actions(case):
+        return None, None
     spec = issuing.licence_form(db_session=db, case=case)
     if spec is None or not spec.fields:
         return spec, None
@@ -91,12 +123,27 @@ def case_page(request: Request, number: str, db: Session = Depends(web_db)) -> R
     return _case_page(request, db, number)
 
 
+@router.post("/workbench/cases/{number}/reveal", response_class=HTMLResponse)
+def reveal(request: Request, number: str, field: str = Form(""), purpose: str = Form(""),
+           db: Session = Depends(web_db)) -> Response:
+    """One masked form value in full, with the purpose stated: an audited act."""
+    actor = require_staff(request)
+    try:
+        value = cases.reveal_form_field(db_session=db, settings=request.app.state.settings,
+                                        actor=actor, case_number=number, field_name=field,
+                                        purpose=purpose)
+    except DomainError as exc:
+        db.rollback()
+        return _case_page(request, db, number, status=exc.status, error=exc)
+    db.commit()
+    return _case_page(request, db, number, revealed={field: value})
+
+
 @router.post("/workbench/cases/{number}/act/{action}", response_class=HTMLResponse)
-async def act(request: Request, number: str, action: str,
-              db: Session = Depends(web_db)) -> Response:
+def act(request: Request, number: str, action: str, db: Session = Depends(web_db),
+        form: FormData = POSTED) -> Response:
     """Take one action through the case service; errors come back on the case page."""
     actor = require_staff(request)
-    form = await request.form()
     spec, parsed = _licence_fields(db, actor, number, action, form)
     kept = {"action": action, "raw": parsed.raw if parsed else {}, "errors": {}}
     if parsed is not None and not parsed.ok:
@@ -135,6 +182,55 @@ def upload(request: Request, number: str, material_code: str, file: UploadFile =
     return RedirectResponse(f"/workbench/cases/{number}", status_code=303)
 
 
+@router.post("/workbench/cases/{number}/fetch/{material_code}", response_class=HTMLResponse)
+def window_fetch(request: Request, number: str, material_code: str,
+                 applicant_agrees: str = Form(""), db: Session = Depends(web_db)) -> Response:
+    """一窗受理 免提交: the clerk fetches the walk-in applicant's shared-data material
+    (the applicant present and agreeing) and shows them the preview; a refusal is
+    logged and shown, and the clerk scans the paper instead."""
+    actor = require_staff(request, "clerk")
+    try:
+        preview = nofill.fetch_at_window(
+            db_session=db, settings=request.app.state.settings, actor=actor,
+            case_number=number, material_code=material_code,
+            applicant_agrees=applicant_agrees == "yes")
+    except DomainError as exc:
+        db.rollback()
+        return _case_page(request, db, number, status=exc.status,
+                          fetch_errors={material_code: exc.message})
+    db.commit()  # the read (or its refusal) is logged either way
+    if preview.fetch is None:
+        return _case_page(request, db, number, status=403 if preview.refused !=
+                          "not_in_catalog" else 409,
+                          fetch_errors={material_code: preview.refused_message or ""})
+    return RedirectResponse(f"/workbench/cases/{number}#m-{material_code}", status_code=303)
+
+
+@router.post("/workbench/cases/{number}/fetch/{material_code}/{decision}",
+             response_class=HTMLResponse)
+def window_fetch_decision(request: Request, number: str, material_code: str, decision: str,
+                          fetch_id: uuid.UUID = Form(...),
+                          db: Session = Depends(web_db)) -> Response:
+    """The applicant, shown the preview, keeps the data (it becomes the case's material)
+    or declines it (purged; the clerk scans the paper instead)."""
+    actor = require_staff(request, "clerk")
+    try:
+        if decision == "keep":
+            nofill.attach(db_session=db, settings=request.app.state.settings, actor=actor,
+                          fetch_id=fetch_id, case_number=number)
+        elif decision == "decline":
+            nofill.decline(db_session=db, actor=actor, fetch_id=fetch_id)
+        else:
+            raise InvalidInput("只能使用或不使用 / keep or decline",
+                               details=[{"field": "decision", "message": decision}])
+    except DomainError as exc:
+        db.rollback()
+        return _case_page(request, db, number, status=exc.status,
+                          fetch_errors={material_code: exc.message})
+    db.commit()
+    return RedirectResponse(f"/workbench/cases/{number}#m-{material_code}", status_code=303)
+
+
 # --- one window ------------------------------------------------------------------------
 
 
@@ -159,18 +255,16 @@ def intake_lookup(request: Request, id_number: str = Form(""), q: str = Form("")
     ctx: dict[str, Any] = {"person": None, "id_number": id_number, "error": None, "hits": [],
                            "q": q}
     try:
-        person = identity.find_person_by_id_number(
-            db_session=db, settings=request.app.state.settings, id_number=id_number.strip())
+        person = identity.lookup_person(
+            db_session=db, settings=request.app.state.settings, actor=actor,
+            id_number=id_number.strip(), purpose="一窗受理 / window intake")
     except InvalidInput as exc:
         return page(request, "workbench/intake.html", {**ctx, "error": exc.message},
                     status=422)
+    db.commit()  # the look-up's audit entry stays, found or not
     if person is None:
         return page(request, "workbench/intake.html", {**ctx, "error": "未找到此人"},
                     status=404)
-    record(db_session=db, actor_id=actor.account_id, actor_name=actor.name,
-           action="person.lookup", entity="person", entity_id=str(person.id),
-           details={"purpose": "一窗受理 / window intake"})
-    db.commit()
     hits = catalog.search(db_session=db, q=q or None, region_code=_home_region(actor),
                           limit=20).items
     from tongban.web.forwarding import forward_hits
@@ -196,10 +290,11 @@ def intake_form(request: Request, code: str, person: uuid.UUID,
 
 
 @router.post("/workbench/intake/{code}", response_class=HTMLResponse)
-async def intake_submit(request: Request, code: str, db: Session = Depends(web_db)) -> Response:
+def intake_submit(request: Request, code: str, db: Session = Depends(web_db),
+                  form: FormData = POSTED) -> Response:
     """Start the case at the window (channel `window`, applicant = the walk-in person)."""
     actor = require_staff(request, "clerk")
-    posted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    posted = {k: v for k, v in form.items() if isinstance(v, str)}
     key, person_id = posted.pop("_key", ""), posted.pop("_person", "")
     guide_page = catalog.guide(db_session=db, implementation_code=code)
     who = identity.get_person(db_session=db, person_id=uuid.UUID(person_id))

@@ -27,20 +27,34 @@
       xhr.upload.addEventListener("progress", function (e) {
         if (bar && e.lengthComputable) { bar.value = Math.round(100 * e.loaded / e.total); }
       });
+      function refused(reason) {
+        var failed = form.getAttribute("data-failed");
+        if (status) { status.textContent = reason ? failed + "：" + reason : failed; status.className = "field-error"; }
+        if (bar) { bar.hidden = true; }
+        input.setAttribute("aria-invalid", "true");
+      }
       xhr.addEventListener("load", function () {
         if (xhr.status >= 200 && xhr.status < 400) {
           window.location.href = xhr.responseURL || window.location.href;
         } else {
-          if (status) {
-            var msg = form.getAttribute("data-failed");
-            try { msg = JSON.parse(xhr.responseText).message || msg; } catch (e) { /* html */ }
-            status.textContent = msg; status.className = "field-error";
-          }
-          input.setAttribute("aria-invalid", "true");
+          refused(refusalReason(xhr, form) || "HTTP " + xhr.status);
         }
       });
+      xhr.addEventListener("error", function () { refused(form.getAttribute("data-offline")); });
       xhr.send(new FormData(form));
     });
+  }
+
+  // Why the server refused an upload: the JSON error's message, or, from the page it
+  // answered with, this form's own error line (else the error page's message).
+  function refusalReason(xhr, form) {
+    try { return JSON.parse(xhr.responseText).message; } catch (e) { /* an HTML page */ }
+    if (!window.DOMParser) { return ""; }
+    var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var action = form.getAttribute("action");
+    var own = doc.querySelector('form[action="' + action + '"] [data-upload-error]');
+    var found = own || doc.querySelector("[data-upload-error]") || doc.querySelector(".error-page .message");
+    return found ? found.textContent.trim() : "";
   }
 
   // One click, one submission: disable a submit button once its form is sent.

@@ -1,0 +1,102 @@
+"""全程网办 at home in a real browser, on two nodes: 张伟 signs in at his home node
+(四川), finds the application Shanghai handles in 我的办件, reads Shanghai's 补正 notice,
+uploads the file it asks for, and sees it sent; once the nodes have exchanged envelopes
+Shanghai's clock runs again and the page shows the case accepted.
+
+The home node's own app (the harness's, federated with Shanghai's by the in-process
+router) is served by uvicorn in a thread, so the browser and the federation share it;
+everything the harness does through its test clients runs in a thread of its own too
+(the browser's event loop runs in this one)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import uvicorn
+from playwright.sync_api import Page, expect
+
+from tests.federation.conftest import fed  # noqa: F401  (the three-node federation)
+from tests.federation.harness import PASSWORD, Federation
+from tests.federation.test_federation_modes import handling_case
+from tests.federation.test_federation_supplements import SCAN
+from tests.federation.test_federation_supply_at_home import _asked_after_acceptance
+
+T = TypeVar("T")
+
+
+def _off_loop(work: Callable[[], T]) -> T:
+    """Run harness work (its TestClients start event loops) in a thread of its own."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = work()
+        except BaseException as exc:  # re-raised in the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(120)
+    if "error" in out:
+        raise out["error"]
+    return out["value"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def home_url(fed: Federation) -> Iterator[str]:  # noqa: F811
+    """The home node's app on a loopback port, served from a thread."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(fed.sc.client.app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "the home node's server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_the_applicant_answers_the_handling_regions_notice_in_the_browser(
+        fed: Federation, home_url: str, page: Page, shots: Path,  # noqa: F811
+        tmp_path: Path) -> None:
+    fc_id, number = _off_loop(lambda: _asked_after_acceptance(fed))
+    scan = tmp_path / "申请表(已签名).pdf"
+    scan.write_bytes(SCAN)
+
+    page.goto(f"{home_url}/login?next=/my/cases")
+    page.get_by_label("用户名").fill(fed.sc.usernames["zhangwei"])
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+    page.goto(f"{home_url}/my/cases")
+    page.locator(f'#my-forwarded a[href="/my/forwarded/{fc_id}"]').click()
+    notice = page.locator("#supplement")
+    expect(notice).to_contain_text("申请表未签名")
+    expect(notice).to_contain_text("请补正申请表")
+    page.locator("#sp-application_form").set_input_files(str(scan))
+    page.get_by_label("其他说明").fill("已签名")
+    page.screenshot(path=str(shots / "forwarded-supply.png"), full_page=True)
+    page.get_by_role("button", name="提交补正").click()
+    expect(page.locator("#supply-sent")).to_contain_text("等待办理地处理")
+    expect(page.locator("#supply-form")).to_have_count(0)
+
+    _off_loop(fed.pump)
+    case = _off_loop(lambda: handling_case(fed.sh, number))
+    assert case.state == "accepted" and not case.paused
+    page.reload()
+    expect(page.locator("#supplement")).to_have_count(0)
+    expect(page.locator('#forwarded [data-state="accepted"]')).to_be_visible()
