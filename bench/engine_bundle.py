@@ -51,6 +51,7 @@ from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
 from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR, Actor
 from tongban.identity.ids import make_resident_id, make_uscc
+from tongban.node.keyring import keyring
 
 GOAL = 20.0
 SORT = "cumulative"
@@ -89,12 +90,12 @@ def setup_tongban(db_path: Path) -> World:
     """A node with three departments, their implementations, accounts and one bundle."""
     import_all_models()
     url = f"sqlite:///{db_path}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
     settings = Settings(database_url=url, var_dir=db_path.parent / "var",
                         data_key=base64.urlsafe_b64encode(b"d" * 32).decode(),
                         index_key=base64.urlsafe_b64encode(b"i" * 32).decode(),
                         run_worker_in_process=False)
+    engine = make_engine(url, keys=keyring(settings))
+    Base.metadata.create_all(engine)
     factory = make_sessionmaker(engine)
     with factory() as s:
         for code, name, level, parent in (("100000", "全国", 1, None),

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from tongban.db import make_engine, make_sessionmaker, transaction
 from tongban.federation import demo, service, transport
+from tongban.node.keyring import keyring
 from tongban.outbox.models import OutboxMessage
 
 XROAD_PER_SECOND = 110.0
@@ -134,7 +135,7 @@ def main() -> None:
     try:
         demo.wait_healthy(receiver)
         wait_up(f"http://127.0.0.1:{echo_port}/docs")
-        engine = make_engine(sender.settings.database_url)
+        engine = make_engine(sender.settings.database_url, keys=keyring(sender.settings))
         factory = make_sessionmaker(engine)
         exchange(factory, sender.settings, 200, args.batch, 0)  # warm-up
         batched = exchange(factory, sender.settings, args.n, args.batch, 1_000_000)

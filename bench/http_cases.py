@@ -1,19 +1,29 @@
 """HTTP benchmark of the cases API on PostgreSQL with a million cases loaded.
 
     .venv/bin/python bench/http_cases.py [--cases 1000000] [--reuse] [--duration 15]
+        [--api-processes 1,2] [--lifecycle-only] [--database NAME] [--profile FILE]
 
 Loads N realistic cases (and two events each) with COPY into a scratch database
-(tongban_bench_http on TONGBAN_BENCH_PG_URL, default the local server), serves the app
-with uvicorn (2 workers, the in-process worker off) and measures, with wrk (Debian's) at
-16 connections on loopback, each run after 3 s of the same load that is not counted:
+(tongban_bench_http on TONGBAN_BENCH_PG_URL, default the local server; `--database`
+names another), gives the applicant 张三 a 居民身份证 (imported under the police's
+signature: 一证通办 attaches it to each application, so the clerk may accept), serves the
+app with uvicorn (the in-process worker off) and measures, with wrk (Debian's) at 16
+connections on loopback, each run after 3 s of the same load that is not counted:
 - GET /api/v1/cases as a province supervisor: the first page and a keyset page from the
   middle of the data;
 - GET /api/v1/cases/{number} for numbers drawn at random from the loaded cases;
-- the full lifecycle (apply, accept, approve) in cases per second: each wrk connection
-  (one per thread) applies as the applicant, accepts as the window clerk and approves as
-  the department's reviewer, in a loop.
-Goals (issue 3): p99 < 100 ms for list and detail; >= 300 lifecycles/s. `EXPLAIN ANALYZE`
-of the list queries is printed too.
+- the full lifecycle (apply, accept, approve) in cases per second, with 1 and with 2 API
+  processes (`--api-processes`; the scaling factor is printed): each wrk connection
+  applies as the applicant, accepts as the window clerk and approves as the department's
+  reviewer, in a loop.
+It also prints the SQL statements and commits of each lifecycle request, counted in
+process on every engine (the same app and database): what one request costs the
+database, whatever the machine's load. `--profile` records the API processes of the last
+lifecycle run with py-spy (speedscope format).
+Goals (issues 3 and 10): p99 < 100 ms for list and detail; >= 300 lifecycles/s on 2
+cores. The machine is shared: compare runs of two versions back to back (e.g. main's
+`src` on PYTHONPATH, then this one), not absolute numbers. `EXPLAIN ANALYZE` of the list
+queries is printed with `--explain`.
 """
 
 from __future__ import annotations
@@ -43,13 +53,17 @@ from tongban.cases.access import visible_clause
 from tongban.cases.models import Case, CaseEvent
 from tongban.cases.queries import encode_cursor
 from tongban.catalog import service as catalog
-from tongban.catalog.models import Region
+from tongban.catalog.models import Department, Region
 from tongban.catalog.schemas import DepartmentIn, ImplementationIn, ItemIn
 from tongban.config import Settings
 from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
 from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR
 from tongban.identity.ids import make_resident_id, make_uscc
+from tongban.licences import service as licences
+from tongban.licences.identifiers import make_identifier
+from tongban.node.keyring import keyring
+from tongban.sealed import seal, vault_of
 
 PG_URL = os.environ.get("TONGBAN_BENCH_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -94,16 +108,16 @@ def _guide() -> dict[str, Any]:
 # ------------------------------------------------------------------------ set-up
 
 
-def scratch_url() -> str:
-    return make_url(PG_URL).set(database=DB_NAME).render_as_string(hide_password=False)
+def scratch_url(db_name: str = DB_NAME) -> str:
+    return make_url(PG_URL).set(database=db_name).render_as_string(hide_password=False)
 
 
-def recreate_database() -> None:
+def recreate_database(db_name: str = DB_NAME) -> None:
     admin = create_engine(make_url(PG_URL).set(database="postgres"),
                           isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
     admin.dispose()
 
 
@@ -149,6 +163,33 @@ def seed_world(engine: Engine, settings: Settings) -> dict[str, Any]:
     return world
 
 
+ID_CARD = "1110000000000006XJ001"  # 居民身份证 in the shipped 证照目录 (reference-only)
+
+
+def ensure_id_card(engine: Engine, settings: Settings, world: dict[str, Any]) -> None:
+    """张三 holds a valid 居民身份证 (imported under the police's signature, as an ID card
+    issued outside tongban is): 一证通办 attaches it to every application, so the
+    guide's required ID material is there when the clerk accepts."""
+    factory = make_sessionmaker(engine)
+    with factory() as s:
+        licences.load_licence_types(db_session=s)
+        if licences.find_valid_licence(db_session=s, holder_person_id=world["person"],
+                                       licence_type_code=ID_CARD) is None:
+            police = next(i for i in world["impls"] if i["key"] == "police")
+            credit = s.get(Department, uuid.UUID(str(police["department"]))).credit_code
+            licences.import_existing(
+                db_session=s, settings=settings, licence_type_code=ID_CARD,
+                identifier=str(make_identifier(type_code=ID_CARD, issuer_code=credit,
+                                               serial="20200000001")),
+                holder_person_id=world["person"], issuer_department_id=police["department"],
+                issued_at=datetime(2020, 1, 1, tzinfo=UTC), valid_from=date(2020, 1, 1),
+                actor=SYSTEM_ACTOR,
+                fields={"name": "张三", "gender": "男", "ethnicity": "汉",
+                        "birth_date": "1990-01-01", "address": "四川省成都市锦江区春熙路1号",
+                        "issuing_authority": "成都市公安局锦江区分局"})
+        s.commit()
+
+
 def uuid7_at(ts: datetime, rng: random.Random) -> uuid.UUID:
     """A UUIDv7 for a given moment (ids sort like submission times, as in production)."""
     ms = int(ts.timestamp() * 1000)
@@ -185,9 +226,9 @@ def _row(i: int, rng: random.Random, world: dict[str, Any], start: datetime,
         "applicant_account_id": world["applicant"] if mine else None,
         "applicant_name": name, "channel": rng.choice(["online", "window", "mobile"]),
         "state": state, "version": 2 if accepted else 1,
-        "form_data": json.dumps({"applicant_name": name,
-                                 "phone": f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d}",
-                                 "shop_name": f"{name}小吃店"}, ensure_ascii=False),
+        "form_data": {"applicant_name": name,
+                      "phone": f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d}",
+                      "shop_name": f"{name}小吃店"},  # sealed as the node seals it, below
         "submitted_at": submitted, "accepted_at": accepted, "decided_at": decided,
         "decision": "approved" if state in ("approved", "delivered") else
         ("denied" if state == "denied" else None),
@@ -213,6 +254,7 @@ def load_cases(engine: Engine, world: dict[str, Any], n: int) -> float:
     start = datetime(2026, 9, 1, tzinfo=UTC) - timedelta(minutes=n)
     case_cols = [c.name for c in Case.__table__.columns]
     event_cols = [c.name for c in CaseEvent.__table__.columns if c.name != "id"]
+    vault = vault_of(engine)  # the node's keys (make_engine keys=)
     started = time.perf_counter()
     raw = engine.raw_connection()
     try:
@@ -227,6 +269,7 @@ def load_cases(engine: Engine, world: dict[str, Any], n: int) -> float:
                 for i in range(n):
                     row, events = _row(i, rng, world, start, seqs)
                     if table == "cases":
+                        row["form_data"] = seal(vault, row["form_data"], "cases.form_data")
                         copy.write_row([row.get(c) for c in cols])
                     else:
                         for e in events:
@@ -245,13 +288,13 @@ def load_cases(engine: Engine, world: dict[str, Any], n: int) -> float:
 # ------------------------------------------------------------------------ serving and wrk
 
 
-def serve(url: str, var_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def serve(url: str, var_dir: Path, port: int, processes: int = 2) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TONGBAN_DATABASE_URL": url, "TONGBAN_VAR_DIR": str(var_dir),
            "TONGBAN_RUN_WORKER_IN_PROCESS": "false",
            "TONGBAN_DATA_KEY": KEYS["data_key"], "TONGBAN_INDEX_KEY": KEYS["index_key"]}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "tongban.app:create_app", "--factory",
-         "--workers", "2", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(processes), "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning", "--no-access-log"], env=env)
     for _ in range(120):
         try:
@@ -381,23 +424,110 @@ def _ratio_line(name: str, value: float, goal: float, lower_is_better: bool,
             f"{'met' if met else 'NOT met'} (x{ratio:.2f} of the goal)")
 
 
+def statements_per_request(settings: Settings, tokens: dict[str, str],
+                           impl_code: str) -> dict[str, tuple[int, int]]:
+    """SQL statements and commits of each lifecycle request, counted in process (the same
+    app, database and tokens as the served one): what one request costs the database."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from tongban.app import create_app
+
+    app = create_app(settings)
+    engine = app.state.engine
+    counts = {"statements": 0, "commits": 0}
+
+    def on_execute(*_: Any) -> None:
+        counts["statements"] += 1
+
+    def on_commit(*_: Any) -> None:
+        counts["commits"] += 1
+
+    # Every engine (case numbers are allocated on a small pool of their own).
+    event.listen(Engine, "before_cursor_execute", on_execute)
+    event.listen(Engine, "commit", on_commit)
+    found: dict[str, tuple[int, int]] = {}
+    with TestClient(app) as client:
+        def call(label: str, user: str, path: str, body: dict[str, Any]) -> Any:
+            counts.update(statements=0, commits=0)
+            resp = client.post(path, json=body,
+                               headers={"Authorization": f"Bearer {tokens[user]}"})
+            resp.raise_for_status()
+            found[label] = (counts["statements"], counts["commits"])
+            return resp.json()
+
+        for _ in range(2):  # the second lifecycle is counted: caches warm, as when serving
+            number = call("apply", "applicant", "/api/v1/cases", {
+                "implementation_code": impl_code, "channel": "window",
+                "form_data": {"applicant_name": "张三", "phone": "13800138000"}})["number"]
+            call("accept", "clerk", f"/api/v1/cases/{number}/actions/accept", {})
+            call("approve", "reviewer", f"/api/v1/cases/{number}/actions/approve", {})
+    event.remove(Engine, "before_cursor_execute", on_execute)
+    event.remove(Engine, "commit", on_commit)
+    engine.dispose()
+    return found
+
+
+def _py_spy() -> str | None:
+    """py-spy on PATH or beside this interpreter (a virtualenv's bin)."""
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+
+
+def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
+                  life_env: dict[str, str], profile: Path | None) -> dict[str, Any]:
+    """Lifecycles per second with `processes` API processes (py-spy on them if asked)."""
+    proc = serve(url, tmp / "var", port, processes)
+    spy = None
+    try:
+        if profile is not None:
+            spy = subprocess.Popen(
+                [_py_spy() or "py-spy", "record", "--pid", str(proc.pid), "--subprocesses",
+                 "--nonblocking", "-d", str(duration + WARMUP_SECONDS), "-f", "speedscope",
+                 "-o", str(profile)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        life = wrk(f"http://127.0.0.1:{port}/", token=None, duration=duration, threads=16,
+                   script=tmp / "lifecycle.lua", env=life_env)
+    finally:
+        if spy is not None:
+            spy.wait(timeout=60)
+        proc.terminate()
+        proc.wait(timeout=30)
+    m = re.search(r"LIFECYCLES (\d+) FAILED (\d+) SECONDS ([\d.]+)", life["raw"])
+    assert m is not None, life["raw"]
+    life.update(lifecycles=int(m.group(1)), failed=int(m.group(2)), seconds=float(m.group(3)))
+    life["rate"] = life["lifecycles"] / life["seconds"]
+    return life
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=1_000_000)
     ap.add_argument("--reuse", action="store_true",
                     help="keep an already loaded scratch database")
+    ap.add_argument("--database", default=DB_NAME, help="the scratch database's name")
     ap.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--api-processes", default="1,2",
+                    help="API process counts of the lifecycle runs (the scaling factor)")
+    ap.add_argument("--lifecycle-only", action="store_true",
+                    help="skip the list and detail runs")
+    ap.add_argument("--profile", type=Path, metavar="FILE",
+                    help="py-spy (speedscope) of the API processes during the last "
+                         "lifecycle run")
     ap.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE plans")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
+    if args.profile and _py_spy() is None:
+        sys.exit("py-spy is missing: pip install py-spy")
+    processes = [int(n) for n in args.api_processes.split(",")]
     import_all_models()
-    url = scratch_url()
+    url = scratch_url(args.database)
+    world_file = Path(tempfile.gettempdir(), f"{args.database}-world.json")
     tmp = Path(tempfile.mkdtemp(prefix="tongban-http-"))
     settings = Settings(database_url=url, var_dir=tmp / "var", run_worker_in_process=False,
                         **KEYS)
-    engine = make_engine(url) if args.reuse else None
+    engine = make_engine(url, keys=keyring(settings)) if args.reuse else None
     loaded = 0
     if engine is not None:
         try:
@@ -405,23 +535,25 @@ def main() -> None:
                 loaded = c.scalar(select(func.count()).select_from(Case)) or 0
         except Exception:
             loaded = 0
-    if loaded < args.cases:
+    if loaded < args.cases or not world_file.exists():
         if engine is not None:
             engine.dispose()
-        recreate_database()
-        engine = make_engine(url)
+        recreate_database(args.database)
+        engine = make_engine(url, keys=keyring(settings))
         Base.metadata.create_all(engine)
         world = seed_world(engine, settings)
         secs = load_cases(engine, world, args.cases)
-        Path(tempfile.gettempdir(), "tongban-http-world.json").write_text(
-            json.dumps(world, default=str))
+        world_file.write_text(json.dumps(world, default=str))
         print(f"loaded {args.cases:,} cases (+ events) in {secs:.0f} s")
     else:
-        world = json.loads(Path(tempfile.gettempdir(), "tongban-http-world.json").read_text())
+        world = json.loads(world_file.read_text())
         for k in ("person", "applicant", "clerk", "reviewer", "supervisor"):
             world[k] = uuid.UUID(world[k])
         print(f"reusing {loaded:,} cases")
     assert engine is not None
+    for impl in world["impls"]:
+        impl["department"] = uuid.UUID(str(impl["department"]))
+    ensure_id_card(engine, settings, world)
     with engine.connect() as c:
         total = c.scalar(select(func.count()).select_from(Case)) or 0
         numbers = c.scalars(text("SELECT number FROM cases TABLESAMPLE SYSTEM (1) "
@@ -434,43 +566,59 @@ def main() -> None:
     (tmp / "lifecycle.lua").write_text(LIFECYCLE_LUA)
     if args.explain:
         print("\n".join(explain_list(engine, world, mid)))
-    proc = serve(url, tmp / "var", args.port)
+    engine.dispose()
     base = f"http://127.0.0.1:{args.port}"
+    runs: dict[str, dict[str, Any]] = {}
+    proc = serve(url, tmp / "var", args.port, max(processes))
     try:
         tokens = {u: login(base, u) for u in ("applicant", "clerk", "reviewer", "supervisor")}
         staff = tokens["supervisor"]
-        first = httpx.get(f"{base}/api/v1/cases", headers={"Authorization": f"Bearer {staff}"})
-        first.raise_for_status()
-        assert len(first.json()["items"]) == 50
-        cursor = encode_cursor(mid)
-        runs = {
-            "GET /cases (first page)": wrk(f"{base}/api/v1/cases", token=staff,
-                                           duration=args.duration),
-            "GET /cases?cursor= (keyset page)": wrk(f"{base}/api/v1/cases?cursor={cursor}",
-                                                    token=staff, duration=args.duration),
-            "GET /cases/{number}": wrk(f"{base}/api/v1/cases", token=staff,
-                                       duration=args.duration, script=tmp / "detail.lua",
-                                       env={"NUMBERS_FILE": str(numbers_file)}),
-        }
-        life_env = {"APPLICANT_TOKEN": tokens["applicant"], "CLERK_TOKEN": tokens["clerk"],
-                    "REVIEWER_TOKEN": tokens["reviewer"], "IMPL_CODE": world["impls"][0]["code"]}
-        life = wrk(f"{base}/", token=None, duration=args.duration, threads=16,
-                   script=tmp / "lifecycle.lua", env=life_env)
+        if not args.lifecycle_only:
+            first = httpx.get(f"{base}/api/v1/cases",
+                              headers={"Authorization": f"Bearer {staff}"})
+            first.raise_for_status()
+            assert len(first.json()["items"]) == 50
+            cursor = encode_cursor(mid)
+            runs = {
+                "GET /cases (first page)": wrk(f"{base}/api/v1/cases", token=staff,
+                                               duration=args.duration),
+                "GET /cases?cursor= (keyset page)": wrk(
+                    f"{base}/api/v1/cases?cursor={cursor}", token=staff,
+                    duration=args.duration),
+                "GET /cases/{number}": wrk(f"{base}/api/v1/cases", token=staff,
+                                           duration=args.duration, script=tmp / "detail.lua",
+                                           env={"NUMBERS_FILE": str(numbers_file)}),
+            }
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    m = re.search(r"LIFECYCLES (\d+) FAILED (\d+) SECONDS ([\d.]+)", life["raw"])
-    assert m is not None, life["raw"]
-    lifecycles, failed, seconds = int(m.group(1)), int(m.group(2)), float(m.group(3))
-    print(f"\nPostgreSQL, {total:,} cases; uvicorn 2 workers; wrk 16 connections, "
-          f"{args.duration} s each after {WARMUP_SECONDS} s of warm-up; {os.cpu_count()} CPUs")
+    impl_code = world["impls"][0]["code"]
+    statements = statements_per_request(settings, tokens, impl_code)
+    life_env = {"APPLICANT_TOKEN": tokens["applicant"], "CLERK_TOKEN": tokens["clerk"],
+                "REVIEWER_TOKEN": tokens["reviewer"], "IMPL_CODE": impl_code}
+    lives = {n: lifecycle_run(url, tmp, args.port, n, args.duration, life_env,
+                              args.profile if n == processes[-1] else None)
+             for n in processes}
+    print(f"\nPostgreSQL, {total:,} cases; wrk 16 connections, {args.duration} s each after "
+          f"{WARMUP_SECONDS} s of warm-up; {os.cpu_count()} CPUs; load average before the "
+          f"runs {os.getloadavg()[0]:.1f}")
     for name, r in runs.items():
-        print(f"{name}: {r['rps']:.0f} req/s, p50 {r['p50']:.1f} ms, non-2xx {r['non2xx']}")
+        print(f"{name} ({max(processes)} API processes): {r['rps']:.0f} req/s, "
+              f"p50 {r['p50']:.1f} ms, non-2xx {r['non2xx']}")
         print(_ratio_line("  p99", r["p99"], P99_GOAL_MS, True, "ms"))
-    rate = lifecycles / seconds
-    print(f"lifecycle (apply, accept, approve): {lifecycles} cases in {seconds:.1f} s, "
-          f"{failed} failed steps, p50 {life['p50']:.1f} ms, p99 {life['p99']:.1f} ms per request")
-    print(_ratio_line("  cases/s", rate, LIFECYCLE_GOAL, False, "/s"))
+    print("SQL statements (commits) per request: " + ", ".join(
+        f"{label} {n} ({c})" for label, (n, c) in statements.items()))
+    for n, life in lives.items():
+        print(f"lifecycle (apply, accept, approve), {n} API process(es): "
+              f"{life['lifecycles']} cases in {life['seconds']:.1f} s, {life['failed']} "
+              f"failed steps, p50 {life['p50']:.1f} ms, p99 {life['p99']:.1f} ms per request")
+        print(_ratio_line("  cases/s", life["rate"], LIFECYCLE_GOAL, False, "/s"))
+    if len(processes) > 1:
+        lo, hi = min(processes), max(processes)
+        print(f"scaling {lo} -> {hi} API processes: x{lives[hi]['rate'] / lives[lo]['rate']:.2f}")
+    if args.profile:
+        print(f"py-spy profile of the {processes[-1]}-process run: {args.profile} "
+              "(open in speedscope)")
 
 
 if __name__ == "__main__":

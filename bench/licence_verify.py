@@ -43,6 +43,7 @@ from tongban.identity.ids import make_uscc
 from tongban.licences import service, signing, verify
 from tongban.licences import status_list as sl
 from tongban.licences.models import Licence
+from tongban.node.keyring import keyring
 
 
 def _rate(work: Callable[[int], None], count: int, seconds: float) -> float:
@@ -109,7 +110,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
                             var_dir=Path(tmp) / "var", data_key=None, index_key=None)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, keys=keyring(settings))
         Base.metadata.create_all(engine)
         session = make_sessionmaker(engine)()
         started = time.perf_counter()
