@@ -50,7 +50,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from tongban.cases.access import visible_clause
-from tongban.cases.models import Case, CaseEvent
+from tongban.cases.models import Case, CaseEvent, event_facts
 from tongban.cases.queries import encode_cursor
 from tongban.catalog import service as catalog
 from tongban.catalog.models import Department, Region
@@ -241,12 +241,19 @@ def _row(i: int, rng: random.Random, world: dict[str, Any], start: datetime,
     }
     events = [{"case_id": row["id"], "seq": 1, "at": submitted, "actor_name": name,
                "actor_role": "applicant", "action": "submit", "from_state": None,
-               "to_state": "submitted", "data": json.dumps({"channel": row["channel"]})}]
+               "to_state": "submitted", "data": {"channel": row["channel"]}}]
     if accepted:
         events.append({"case_id": row["id"], "seq": 2, "at": accepted, "actor_name": "综合窗口",
                        "actor_role": "clerk", "action": "accept", "from_state": "submitted",
-                       "to_state": "accepted", "data": "{}"})
+                       "to_state": "accepted", "data": {}})
     return row, events
+
+
+def _sealed_event(vault: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """An event row as the node stores it: name and data sealed, the metric facts plain."""
+    return {**event, "facts": json.dumps(event_facts(event["data"])),
+            "actor_name": seal(vault, event["actor_name"], "case_events.actor_name"),
+            "data": seal(vault, event["data"], "case_events.data")}
 
 
 def load_cases(engine: Engine, world: dict[str, Any], n: int) -> float:
@@ -273,7 +280,8 @@ def load_cases(engine: Engine, world: dict[str, Any], n: int) -> float:
                         copy.write_row([row.get(c) for c in cols])
                     else:
                         for e in events:
-                            copy.write_row([e.get(c) for c in cols])
+                            sealed = _sealed_event(vault, e)
+                            copy.write_row([sealed.get(c) for c in cols])
                     if i % 200_000 == 0 and i:
                         print(f"  {table}: {i:,} …", file=sys.stderr)
         conn.commit()

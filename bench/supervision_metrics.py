@@ -14,7 +14,9 @@ window pickup) across 24 months, 31 provinces, 93 departments and 120 items.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import time
 from typing import Any
 
@@ -23,6 +25,9 @@ from sqlalchemy.engine import make_url
 
 from tongban.cases.service import WORKER_ACTOR
 from tongban.db import Base, import_all_models, make_engine, make_sessionmaker
+from tongban.identity.crypto import Vault
+from tongban.node.keyring import KeyRing
+from tongban.sealed import seal
 from tongban.supervision.metrics import facts, service
 from tongban.supervision.metrics.definitions import CASE_COUNTERS, fact_rules
 
@@ -114,9 +119,9 @@ JOIN (SELECT row_number() OVER (ORDER BY implementation_code) - 1 AS k, *
 # extension; the decision 3-17 days after acceptance; immediate items decide at acceptance.
 EVENTS_SQL = """
 INSERT INTO case_events (case_id, seq, at, actor_name, actor_role, action, from_state,
-                         to_state, data)
-SELECT c.id, e.seq, c.submitted_at + e.after, 'bench', 'clerk', e.action, e.from_state,
-       e.to_state, e.data
+                         to_state, data, facts)
+SELECT c.id, e.seq, c.submitted_at + e.after, :actor, 'clerk', e.action, e.from_state,
+       e.to_state, s.sealed, e.data - 'pause_kind'
 FROM cases c
 CROSS JOIN LATERAL (
   SELECT * FROM (VALUES
@@ -139,7 +144,24 @@ CROSS JOIN LATERAL (
   ) AS v(seq, after, action, from_state, to_state, data, present)
   WHERE present
 ) e
+JOIN bench_sealed s ON s.plain = e.data
 """
+
+# The few distinct event payloads above, each sealed once as the node seals case_events.data
+# (the metrics read only the plain `facts`; a sealed column is stored, never read, here).
+PAYLOADS = [{"channel": c} for c in ("online", "window", "mobile")] + [
+    {}, {"pause_kind": "expert_review"}, {"paused_working_days": 3}, {"days": 5}]
+
+
+def _seal_payloads(conn: Any) -> bytes:
+    """A temp table of the sealed payloads; returns the sealed actor name."""
+    vault = Vault(KeyRing(data=(secrets.token_bytes(32),), index=b"", csrf=(), node=(),
+                          authority=None, source="bench"))
+    conn.execute(text("CREATE TEMP TABLE bench_sealed (plain jsonb PRIMARY KEY, sealed bytea)"))
+    conn.execute(text("INSERT INTO bench_sealed VALUES (CAST(:p AS jsonb), :s)"),
+                 [{"p": json.dumps(p), "s": seal(vault, p, "case_events.data")}
+                  for p in PAYLOADS])
+    return seal(vault, "bench", "case_events.actor_name")
 
 
 def load() -> str:
@@ -195,7 +217,8 @@ def generate(engine: Engine, n: int) -> None:
     with engine.begin() as conn:
         timed(f"{n:,} cases", lambda: conn.execute(text(CASES_SQL),
                                                    {"n": n, "impls": impls}))
-        timed("their events", lambda: conn.execute(text(EVENTS_SQL)))
+        actor = _seal_payloads(conn)
+        timed("their events", lambda: conn.execute(text(EVENTS_SQL), {"actor": actor}))
         conn.execute(text(f"SET maintenance_work_mem = '{WORK_MEM}'"))
         timed("primary and unique keys", lambda: [conn.execute(text(s)) for s in restore])
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

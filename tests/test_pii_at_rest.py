@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from tests.cases.conftest import World, cheap_password_hashing, world  # noqa: F401
+from tests.cases.conftest import World, at, cheap_password_hashing, world  # noqa: F401
 from tests.pii_scan import database_bytes, find_pii
 from tests.supervision.conftest import approved_case
 from tongban.cases.models import Case, CaseEvent
@@ -102,3 +102,46 @@ def test_supervision_texts_keep_no_id_or_mobile_number_in_plain_text(
     leaked = find_pii(database_bytes(w.db.get_bind().engine))  # type: ignore[union-attr]
     assert COMPLAINT_ID not in leaked["id_numbers"]
     assert COMPLAINT_PHONE not in leaked["mobiles"]
+
+
+ADDRESS = "锦江区红星路三段九十九号附二号"  # markers no other row of the world holds
+PARCEL = "EMS9731002938475"
+
+
+def test_case_events_keep_reasons_notes_and_names_sealed_and_their_facts_plain(
+        world: World) -> None:  # noqa: F811  (the fixture imported above)
+    w = world
+    case = w.submit(when=at(2026, 9, 21, 9))
+    w.complete(case, when=at(2026, 9, 21, 9))
+    w.act("clerk", case, "accept", when=at(2026, 9, 21), note=f"申请人住{ADDRESS}")
+    w.act("reviewer", case, "start_special_procedure", when=at(2026, 9, 22),
+          reason=f"实地核查{ADDRESS}", kind="expert_review")
+    w.act("reviewer", case, "end_special_procedure", when=at(2026, 9, 24))
+    w.act("supervisor", case, "extend", when=at(2026, 9, 25), reason=f"核实{ADDRESS}", days=5)
+    w.act("reviewer", case, "approve", when=at(2026, 9, 28), reason=f"经核{ADDRESS}属实")
+    w.act("clerk", case, "deliver", when=at(2026, 9, 29), method="post", carrier="EMS",
+          tracking_number=PARCEL)
+    w.db.commit()
+    w.db.expire_all()
+
+    # Readable through the node, so the scan below means something.
+    events = {e.action: e for e in w.events(case)}
+    assert ADDRESS in events["accept"].data["note"] and ADDRESS in (events["extend"].reason or "")
+    assert events["submit"].actor_name == w["applicant"].name
+    assert ADDRESS in (case.decision_reason or "")
+    assert [events[a].facts for a in ("submit", "end_special_procedure", "extend", "deliver")
+            ] == [{"channel": "window"}, {"paused_working_days": 2}, {"days": 5},
+                  {"method": "post"}]
+
+    raw = text("SELECT actor_name, reason, data FROM case_events WHERE case_id = :c"
+               ).bindparams(bindparam("c", type_=CaseEvent.__table__.c.case_id.type))
+    stored = w.db.execute(raw, {"c": case.id}).all()
+    assert len(stored) == len(events)
+    for name, reason, data in stored:
+        assert bytes(name)[:1] == b"\x01" and bytes(data)[:1] == b"\x01"
+        assert w["applicant"].name.encode() not in bytes(name)
+        assert reason is None or bytes(reason)[:1] == b"\x01"
+    dump = database_bytes(w.db.get_bind().engine)  # type: ignore[union-attr]
+    for marker in (ADDRESS, PARCEL):
+        i = dump.find(marker.encode())
+        assert i < 0, repr(dump[i - 400:i + 60])  # the table it is in, on PostgreSQL

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 15:56:52.087685
+Create Date: 2026-12-03 18:18:59.460445
 """
 
 from __future__ import annotations
@@ -1887,7 +1887,7 @@ def upgrade() -> None:
         sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("from_status", sa.String(length=2), nullable=True),
         sa.Column("to_status", sa.String(length=2), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("actor_name", sa.String(length=100), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -2130,7 +2130,7 @@ def upgrade() -> None:
         sa.Column("decided_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decision", sa.String(length=30), nullable=True),
-        sa.Column("decision_reason", sa.Text(), nullable=True),
+        sa.Column("decision_reason", sa.LargeBinary(), nullable=True),
         sa.Column("legal_days", sa.Integer(), nullable=False),
         sa.Column("promised_days", sa.Integer(), nullable=False),
         sa.Column("legal_due_date", sa.Date(), nullable=True),
@@ -2143,7 +2143,7 @@ def upgrade() -> None:
         sa.Column("warning_recheck_on", sa.Date(), nullable=True),
         sa.Column("deadlines_calendar", sa.String(length=200), nullable=True),
         sa.Column("deemed_accepted", sa.Boolean(), nullable=False),
-        sa.Column("deemed_accepted_reason", sa.Text(), nullable=True),
+        sa.Column("deemed_accepted_reason", sa.LargeBinary(), nullable=True),
         sa.Column(
             "deficient_materials",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -2523,7 +2523,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("task_case_id", sa.Uuid(), nullable=True),
         sa.Column("authorisation_id", sa.Uuid(), nullable=True),
-        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("note", sa.LargeBinary(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["bundle_case_id"], ["cases.id"], name=op.f("fk_bundle_tasks_bundle_case_id_cases")
@@ -2548,9 +2548,9 @@ def upgrade() -> None:
         "case_deliveries",
         sa.Column("case_id", sa.Uuid(), nullable=False),
         sa.Column("method", sa.String(length=12), nullable=False),
-        sa.Column("tracking_number", sa.String(length=60), nullable=True),
+        sa.Column("tracking_number", sa.LargeBinary(), nullable=True),
         sa.Column("carrier", sa.String(length=60), nullable=True),
-        sa.Column("pickup_window", sa.String(length=200), nullable=True),
+        sa.Column("pickup_window", sa.LargeBinary(), nullable=True),
         sa.Column("licence_reference", sa.String(length=200), nullable=True),
         sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -2574,14 +2574,15 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
-        sa.Column("actor_name", sa.String(length=100), nullable=False),
+        sa.Column("actor_name", sa.LargeBinary(), nullable=False),
         sa.Column("actor_role", sa.String(length=20), nullable=False),
         sa.Column("action", sa.String(length=40), nullable=False),
         sa.Column("from_state", sa.String(length=30), nullable=True),
         sa.Column("to_state", sa.String(length=30), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("reason", sa.LargeBinary(), nullable=True),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column(
-            "data",
+            "facts",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
@@ -2595,7 +2596,7 @@ def upgrade() -> None:
         "case_extensions",
         sa.Column("case_id", sa.Uuid(), nullable=False),
         sa.Column("days", sa.Integer(), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),
         sa.Column("by_account_id", sa.Uuid(), nullable=True),
         sa.Column("by_name", sa.String(length=100), nullable=False),
         sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
@@ -2640,7 +2641,7 @@ def upgrade() -> None:
         "case_pauses",
         sa.Column("case_id", sa.Uuid(), nullable=False),
         sa.Column("kind", sa.String(length=30), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),
         sa.Column("started_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("working_days", sa.Integer(), nullable=True),
@@ -2659,7 +2660,7 @@ def upgrade() -> None:
         sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("method", sa.String(length=30), nullable=False),
         sa.Column("adapter", sa.String(length=30), nullable=False),
-        sa.Column("reference", sa.String(length=100), nullable=False),
+        sa.Column("reference", sa.LargeBinary(), nullable=False),
         sa.Column("paid_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -2673,12 +2674,8 @@ def upgrade() -> None:
     op.create_table(
         "case_supplement_notices",
         sa.Column("case_id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "items",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("items", sa.LargeBinary(), nullable=False),
+        sa.Column("text", sa.LargeBinary(), nullable=False),
         sa.Column("before_acceptance", sa.Boolean(), nullable=False),
         sa.Column("issued_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("issued_by", sa.Uuid(), nullable=True),
@@ -2731,7 +2728,7 @@ def upgrade() -> None:
         sa.Column("forwarded_case_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("at", tongban.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("actor_name", sa.String(length=200), nullable=False),
+        sa.Column("actor_name", sa.LargeBinary(), nullable=False),
         sa.Column("action", sa.String(length=40), nullable=False),
         sa.Column("state", sa.String(length=30), nullable=False),
         sa.Column("remote_seq", sa.Integer(), nullable=True),

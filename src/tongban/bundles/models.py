@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 from sqlalchemy.orm.attributes import get_history
 
 from tongban.db import Base, CreatedMixin, IdMixin, JsonType, utcnow
+from tongban.sealed import SealedJson
 
 
 class DenyRule(StrEnum):
@@ -114,7 +115,7 @@ class BundleTask(IdMixin, Base):
                                                            unique=True)
     # An agent's authorisation for this member's item, checked when the bundle was filed.
     authorisation_id: Mapped[uuid.UUID | None]
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(SealedJson("bundle_tasks.note"))
 
 
 class BundleMaterial(IdMixin, Base):

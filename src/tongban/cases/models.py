@@ -21,7 +21,6 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -98,7 +97,7 @@ class Case(IdMixin, CreatedMixin, Base):
     decided_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     decision: Mapped[str | None] = mapped_column(String(30))
-    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(SealedJson("cases.decision_reason"))
 
     # Time limits, in working days, copied from the version at submission.
     legal_days: Mapped[int] = mapped_column(default=0)
@@ -116,7 +115,8 @@ class Case(IdMixin, CreatedMixin, Base):
     warning_recheck_on: Mapped[date | None]
     deadlines_calendar: Mapped[str | None] = mapped_column(String(200))
     deemed_accepted: Mapped[bool] = mapped_column(default=False)
-    deemed_accepted_reason: Mapped[str | None] = mapped_column(Text)
+    deemed_accepted_reason: Mapped[str | None] = mapped_column(
+        SealedJson("cases.deemed_accepted_reason"))
     # 容缺: material codes still owed, and the date they were promised by.
     deficient_materials: Mapped[list[str]] = mapped_column(JsonType, default=list)
     deficiency_promise_date: Mapped[date | None]
@@ -151,6 +151,14 @@ class CaseNumberSequence(Base):
     last: Mapped[int] = mapped_column(default=0)
 
 
+EVENT_FACT_KEYS = ("channel", "days", "paused_working_days", "method")
+
+
+def event_facts(data: dict[str, Any]) -> dict[str, Any]:
+    """The plain part of an event's data: the codes and figures metrics aggregate."""
+    return {k: data[k] for k in EVENT_FACT_KEYS if k in data}
+
+
 class CaseEvent(Base):
     """One transition (or notable fact) of a case: appended, never updated."""
 
@@ -163,16 +171,18 @@ class CaseEvent(Base):
     seq: Mapped[int]
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[uuid.UUID | None]
-    actor_name: Mapped[str] = mapped_column(String(100))
+    # Sealed: a name, a reason and an event's data (licence fields, notes, a commitment's
+    # text, a parcel number ...) are the applicant's or say things about them.
+    actor_name: Mapped[str] = mapped_column(SealedJson("case_events.actor_name"))
     actor_role: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(40))
     from_state: Mapped[str | None] = mapped_column(String(30))
     to_state: Mapped[str] = mapped_column(String(30))
-    reason: Mapped[str | None] = mapped_column(Text)
-    # Plain JSON, not sealed: supervision's metrics read its figures in SQL. So an event's
-    # data holds codes, figures and references, never an ID or phone number (the raw-file
-    # scan of tests/test_pii_at_rest.py holds that); the form itself is in cases.form_data.
-    data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    reason: Mapped[str | None] = mapped_column(SealedJson("case_events.reason"))
+    data: Mapped[dict[str, Any]] = mapped_column(SealedJson("case_events.data"), default=dict)
+    # Plain: the codes and figures of `data` that supervision's metrics read in SQL
+    # (EVENT_FACT_KEYS), copied at write time; never anything personal.
+    facts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
 
     __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),)
 
@@ -203,8 +213,10 @@ class SupplementNotice(IdMixin, Base):
     __tablename__ = "case_supplement_notices"
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
-    items: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
-    text: Mapped[str] = mapped_column(Text, default="")
+    # The officer's words on what is wrong often quote the form: sealed.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(
+        SealedJson("case_supplement_notices.items"), default=list)
+    text: Mapped[str] = mapped_column(SealedJson("case_supplement_notices.text"), default="")
     before_acceptance: Mapped[bool] = mapped_column(default=True)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     issued_by: Mapped[uuid.UUID | None]
@@ -218,7 +230,7 @@ class Pause(IdMixin, Base):
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(SealedJson("case_pauses.reason"), default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
     working_days: Mapped[int | None]
@@ -231,7 +243,7 @@ class Extension(IdMixin, Base):
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
     days: Mapped[int]
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(SealedJson("case_extensions.reason"))
     by_account_id: Mapped[uuid.UUID | None]
     by_name: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -246,7 +258,7 @@ class Payment(IdMixin, Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     method: Mapped[str] = mapped_column(String(30))
     adapter: Mapped[str] = mapped_column(String(30))
-    reference: Mapped[str] = mapped_column(String(100))
+    reference: Mapped[str] = mapped_column(SealedJson("case_payments.reference"))  # a card
     paid_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -257,8 +269,10 @@ class Delivery(IdMixin, Base):
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
     method: Mapped[str] = mapped_column(String(12))
-    tracking_number: Mapped[str | None] = mapped_column(String(60))
+    # A parcel number leads to the recipient's address and phone: sealed, like the rest.
+    tracking_number: Mapped[str | None] = mapped_column(
+        SealedJson("case_deliveries.tracking_number"))
     carrier: Mapped[str | None] = mapped_column(String(60))
-    pickup_window: Mapped[str | None] = mapped_column(String(200))
+    pickup_window: Mapped[str | None] = mapped_column(SealedJson("case_deliveries.pickup_window"))
     licence_reference: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -45,6 +45,7 @@ from tongban.cases.models import (
     Payment,
     SupplementNotice,
     WarningLevel,
+    event_facts,
 )
 from tongban.cases.numbers import next_number
 from tongban.cases.queries import (
@@ -243,7 +244,7 @@ def _next_event(
     return {"case_id": case.id, "seq": case.last_event_seq, "at": at,
             "actor_id": actor.account_id, "actor_name": actor.name, "actor_role": role,
             "action": action, "from_state": from_state, "to_state": case.state,
-            "reason": reason, "data": data}
+            "reason": reason, "data": data, "facts": event_facts(data)}
 
 
 _INSERT_EVENT = insert(CaseEvent.__table__)  # type: ignore[arg-type]

@@ -274,7 +274,9 @@ class ForwardedCaseEvent(Base):
         ForeignKey("federation_forwarded_cases.id"))
     seq: Mapped[int]
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor_name: Mapped[str] = mapped_column(String(200))
+    # "张伟(经 510000 节点)": the applicant's name, sealed like the event's data.
+    actor_name: Mapped[str] = mapped_column(
+        SealedJson("federation_forwarded_case_events.actor_name"))
     action: Mapped[str] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(30))
     remote_seq: Mapped[int | None]

@@ -17,6 +17,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConst
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tongban.db import Base, CreatedMixin, IdMixin, JsonType, utcnow
+from tongban.sealed import SealedJson
 
 
 class LicenceStatus(StrEnum):
@@ -145,7 +146,7 @@ class LicenceStatusChange(IdMixin, Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     from_status: Mapped[str | None] = mapped_column(String(2))
     to_status: Mapped[str] = mapped_column(String(2))
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(SealedJson("licences_status_changes.reason"))
     actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str] = mapped_column(String(100))
 

@@ -59,7 +59,7 @@ def _per_case(rules: FactRules) -> Any:
             e.case_id.label("case_id"),
             func.max(e.seq).label("event_seq"),
             first_day(e.action == "submit").label("submitted_on"),
-            func.max(case((e.action == "submit", e.data["channel"].as_string()))
+            func.max(case((e.action == "submit", e.facts["channel"].as_string()))
                      ).label("channel"),
             first_day(and_(e.action.in_(clock_start_actions()), e.action != DEEMED)
                       ).label("accepted_by_act"),
@@ -67,12 +67,12 @@ def _per_case(rules: FactRules) -> Any:
             first_day(and_(e.to_state.in_(decisions),
                            or_(e.from_state.is_(None), e.from_state.not_in(decisions)))
                       ).label("decided_on"),
-            func.coalesce(func.sum(e.data["paused_working_days"].as_integer()), 0
+            func.coalesce(func.sum(e.facts["paused_working_days"].as_integer()), 0
                           ).label("paused_days"),
             func.coalesce(func.sum(case((e.action == "extend",
-                                         e.data["days"].as_integer()))), 0
+                                         e.facts["days"].as_integer()))), 0
                           ).label("extension_days"),
-            func.max(flag(and_(e.action == "deliver", e.data["method"].as_string().in_(
+            func.max(flag(and_(e.action == "deliver", e.facts["method"].as_string().in_(
                 list(rules.window_delivery_methods) or [""])))).label("window_delivery"),
         )
         .group_by(e.case_id)
