@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from tests.pii_scan import raw_file_bytes
+from tests.pii_scan import database_bytes
 from tongban.audit.models import AuditEntry
 from tongban.db import utcnow
 from tongban.identity.deps import SESSION_COOKIE
@@ -177,17 +176,7 @@ def test_id_and_phone_numbers_are_not_stored_in_plain_text(
     for number, phone in zip(numbers, phones, strict=True):
         _register(client, clerk, number, phone=phone)
     assert db_session.scalar(select(func.count()).select_from(Person)) == 3
-    if engine.dialect.name == "sqlite":
-        path = Path(str(engine.url.database))
-        stored = raw_file_bytes(path) + raw_file_bytes(Path(f"{path}-wal"))
-    else:
-        rows = db_session.execute(text(
-            "SELECT row_to_json(p)::text FROM identity_people p "
-            "UNION ALL SELECT row_to_json(a)::text FROM audit_entries a")).scalars()
-        stored = "\n".join(rows).encode()
-        raw = db_session.execute(text("SELECT id_number_enc, phone_enc FROM identity_people"))
-        for id_enc, phone_enc in raw:
-            stored += bytes(id_enc) + bytes(phone_enc)
+    stored = database_bytes(engine)
     for secret in numbers + phones:
         assert secret.encode() not in stored
         assert secret.encode("utf-16-le") not in stored

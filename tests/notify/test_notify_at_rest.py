@@ -3,13 +3,9 @@ files (the SQLite file and its WAL; a pg_dump of PostgreSQL)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 from sqlalchemy import Engine
 
-from tests.pii_scan import raw_file_bytes
+from tests.pii_scan import database_bytes
 from tongban.notify import service
 from tongban.notify.service import Recipient
 
@@ -18,20 +14,6 @@ from .conftest import World
 SECRET_PARAM = "机密事由甲乙丙丁戊"
 SECRET_PHONE = "13912345678"
 SECRET_KEY = "policy:低保:张三:510104199001011234"
-
-
-def raw_database(engine: Engine) -> bytes:
-    """What someone holding the database files reads."""
-    if engine.dialect.name == "sqlite":
-        path = Path(str(engine.url.database))
-        wal = Path(f"{path}-wal")
-        return raw_file_bytes(path) + raw_file_bytes(wal)
-    url = engine.url
-    env = {**os.environ, "PGPASSWORD": url.password or ""}
-    return subprocess.run(
-        ["pg_dump", "--data-only", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-         "-U", url.username or "postgres", url.database or ""],
-        check=True, capture_output=True, env=env, timeout=120).stdout
 
 
 def test_bodies_addresses_and_keys_are_sealed_at_rest(engine: Engine, world: World) -> None:
@@ -47,7 +29,7 @@ def test_bodies_addresses_and_keys_are_sealed_at_rest(engine: Engine, world: Wor
     w.db.commit()
     entry = service.inbox(db_session=w.db, settings=w.settings, actor=w["applicant"])[0]
     assert SECRET_PARAM in entry.body["zh"]  # it is there, readable through the service
-    raw = raw_database(engine)
+    raw = database_bytes(engine)
     assert b"case.decided" in raw  # the scan reads the rows (their plain kind)
     for secret in (SECRET_PARAM, "zhang.san.secret@example.cn", SECRET_PHONE, SECRET_KEY,
                    "办理结果"):

@@ -1,39 +1,19 @@
-"""What an attacker with the database's files reads: the raw SQLite file (and its WAL),
-or a whole `pg_dump` of the PostgreSQL database; and a node whose files hold only one
-test's writes, to scan."""
+"""The demo records' secrets, and a node whose files hold only one test's writes, to scan
+with tests.pii_scan.database_bytes (what an attacker with the database's files reads)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.pii_scan import raw_file_bytes
 from tests.sharing.conftest import World, seed_world
 from tongban.config import Settings
 from tongban.db import Base, make_engine, make_sessionmaker
 from tongban.node.keyring import keyring
-
-
-def raw_contents(engine: Engine) -> bytes:
-    """Every byte the database holds at rest: the SQLite file and its WAL, or the
-    data of every table of the PostgreSQL database as `pg_dump` writes it."""
-    if engine.dialect.name == "sqlite":
-        path = Path(str(engine.url.database))
-        wal = Path(f"{path}-wal")
-        return raw_file_bytes(path) + raw_file_bytes(wal)
-    pg_dump = shutil.which("pg_dump")
-    if pg_dump is None:
-        pytest.fail("pg_dump is needed to scan a PostgreSQL database at rest")
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return subprocess.run([pg_dump, "--data-only", "--no-owner", url], check=True,
-                          capture_output=True, timeout=120).stdout
 
 
 def registry_secrets(world: World) -> list[str]:

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.pii_scan import database_bytes
 from tests.sharing.conftest import WITHDRAWAL_ITEM, World, account, bearer, grant, steward
 from tests.sharing.scan import (
     assert_nothing_in_plain,
-    raw_contents,
-    registry_secrets,
+        registry_secrets,
     scanned_node,
 )
 from tongban.audit.models import AuditEntry
@@ -297,7 +297,7 @@ def test_no_registry_value_is_at_rest_in_plain_after_queries_consents_and_refusa
                                     purpose_code="000108005009")
             assert isinstance(refused, queries.Denied)
         db.commit()
-        stored = raw_contents(eng)
+        stored = database_bytes(eng)
     assert all(found.values()), found  # plate, address and account were all read
     assert_nothing_in_plain(stored, registry_secrets(world))
 

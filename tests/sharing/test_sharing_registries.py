@@ -16,11 +16,11 @@ from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.pii_scan import database_bytes
 from tests.sharing.conftest import World, steward
 from tests.sharing.scan import (
     assert_nothing_in_plain,
-    raw_contents,
-    registry_secrets,
+        registry_secrets,
     scanned_node,
 )
 from tongban.config import Settings
@@ -77,7 +77,7 @@ def test_personal_fields_are_sealed_at_rest(engine: Engine, settings: Settings,
                                             tmp_path: Path) -> None:
     with scanned_node(engine, settings, tmp_path) as (eng, db, world):
         db.commit()
-        stored = raw_contents(eng)
+        stored = database_bytes(eng)
     assert_nothing_in_plain(stored, registry_secrets(world))
     assert world.ids["张伟"][-4:].encode() in stored  # the masked form is there
     assert b"1420.00" in stored  # plain values stay queryable

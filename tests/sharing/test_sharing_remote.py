@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from tests.federation.conftest import fed  # noqa: F401  (the three-node federation)
 from tests.federation.harness import PASSWORD, Federation, Node
-from tests.sharing.scan import assert_nothing_in_plain, raw_contents
+from tests.pii_scan import database_bytes
+from tests.sharing.scan import assert_nothing_in_plain
 from tongban.identity import service as identity
 from tongban.identity.actor import SYSTEM_ACTOR, Actor, Scope
 from tongban.sharing import demo, grants, queries, registries
@@ -118,7 +119,7 @@ def test_a_remote_query_is_answered_under_the_grant_and_logged_on_both_nodes(
                    for a in usage.reads)
     # the envelopes carried the ID number; neither node holds it in plain at rest
     for node in (fed.sc, fed.sh):
-        assert_nothing_in_plain(raw_contents(node.engine), [world["subject"]])
+        assert_nothing_in_plain(database_bytes(node.engine), [world["subject"]])
 
 
 def test_a_field_outside_the_grant_is_refused_on_the_consumer_node_and_never_sent(
