@@ -147,7 +147,7 @@ def test_a_correction_is_on_the_case_and_its_reason_sealed_on_the_order(world: W
     order = _order(world, case, kind="correct", text="受理时未核验营业场所证明,请重新审查")
     event = next(e for e in world.events(case) if e.action == "supervision_correct")
     assert event.data["order_id"] == str(order.id)
-    # case events are plain text (metrics read them in SQL): the reason stays on the order
+    # the reason stays on the order; the case's timeline names it
     assert "营业场所" not in (event.reason or "") and "纠错" in (event.reason or "")
     world.db.expire_all()
     stored = world.db.get(SupervisionOrder, order.id)

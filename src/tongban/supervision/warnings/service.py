@@ -273,8 +273,8 @@ def issue(*, db_session: Session, actor: Actor, case_number: str, kind: str, tex
     db_session.flush()
     _event(db_session, "order", order.id, case.number, "issued", now, actor,
            {"kind": kind, "due": due.date.isoformat()})
-    # The case's timeline names the order, not its text: the text is sealed on the order
-    # (case events are plain, metrics read them in SQL).
+    # The case's timeline names the order, not its text: the text is the order's, shown
+    # to those the order concerns, and held once.
     cases.record_fact(db_session=db_session, case=case, action=f"supervision_{kind}",
                       reason=f"{KINDS[kind]}(内容见督办单) / {kind} order (see the order)",
                       data={"order_id": str(order.id), "due": due.date.isoformat()},
