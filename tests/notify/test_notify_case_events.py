@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from tests.cases.conftest import authorise_agent
 from tongban.cases.models import Case
+from tongban.cases.schemas import ApplicantIn
+from tongban.identity import service as identity
 from tongban.licences.models import Licence
 from tongban.notify import service
 
@@ -102,3 +105,25 @@ def test_a_task_of_a_bundle_is_not_told_to_the_applicant(world: World) -> None:
     w.act("clerk", case, "refuse", reason="材料不全")
     w.db.commit()
     assert _kinds(w) == []
+
+
+def test_the_agent_who_filed_is_told_too_until_the_authorisation_ends(world: World) -> None:
+    w = world
+    auth_id = authorise_agent(w)
+    case = w.submit("agent", applicant=ApplicantIn(person_id=w.people["principal"]),
+                    when=at(2026, 9, 21, 9))
+    for code in ("ID", "FORM", "PREMISES"):
+        w.upload(case, code, who="agent", when=at(2026, 9, 21, 9))
+    w.act("clerk", case, "accept", when=at(2026, 9, 22))
+    w.db.commit()
+    assert _kinds(w, "principal") == ["case.accepted"]
+    assert _kinds(w, "agent") == ["case.accepted"]
+    assert _inbox(w, "agent")[0].title == _inbox(w, "principal")[0].title
+
+    identity.revoke_agent_authorisation(db_session=w.db, actor=w["principal"],
+                                        authorisation_id=auth_id, reason="不再委托",
+                                        now=at(2026, 9, 23))
+    w.act("reviewer", case, "approve", when=at(2026, 9, 24))
+    w.db.commit()
+    assert _kinds(w, "principal") == ["case.accepted", "case.decided"]
+    assert _kinds(w, "agent") == ["case.accepted"]  # the authorisation ended on the 23rd

@@ -779,6 +779,13 @@ def get_agent_authorisation(*, db_session: Session, authorisation_id: uuid.UUID
     return auth
 
 
+def authorisation_in_force(*, db_session: Session, authorisation_id: uuid.UUID,
+                           at: datetime) -> AgentAuthorisation | None:
+    """The authorisation if it is valid at `at` (not revoked, begun, not expired)."""
+    auth = db_session.get(AgentAuthorisation, authorisation_id)
+    return auth if auth is not None and _authorisation_state(auth, at) == "valid" else None
+
+
 def revoke_agent_authorisation(
     *, db_session: Session, actor: Actor, authorisation_id: uuid.UUID, reason: str = "",
     now: datetime | None = None,

@@ -4,11 +4,13 @@ Which event says what is a table (`CASE_NOTICES`: entered state → kind, with t
 it must come from), not an if-chain. The hook runs after the case engine's own hooks,
 so a licence issued (or annulled) on this transition already exists and is told too.
 Keys are the event's and the licence's, so a retried transaction or a second hook run
-never tells anyone twice. Tasks of a 一件事 are not told: their bundle is.
+never tells anyone twice. Tasks of a 一件事 are not told: their bundle is. The agent who
+filed a case for a principal is told too, while their authorisation holds.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from tongban.cases.models import Case, CaseEvent
 from tongban.config import Settings
+from tongban.identity import service as identity
 from tongban.licences import service as licences
 from tongban.licences.models import LicenceStatus
 from tongban.notify.licence_watch import tell_status_change
@@ -88,8 +91,25 @@ def tell_applicant(*, db_session: Session, settings: Settings, case: Case,
                              enterprise_id=case.applicant_enterprise_id)
     if to is None:
         return
-    notify(db_session=db_session, settings=settings, kind=notice.kind, to=to,
-           params=_case_params(case, event, notice), key=f"case-event:{event.id}",
-           now=event.at)
+    params = _case_params(case, event, notice)
+    notify(db_session=db_session, settings=settings, kind=notice.kind, to=to, params=params,
+           key=f"case-event:{event.id}", now=event.at)
+    agent = _agent_in_force(db_session, case, event)
+    if agent is not None:
+        notify(db_session=db_session, settings=settings, kind=notice.kind,
+               to=Recipient.account(agent), params=params, key=f"case-event:{event.id}:agent",
+               now=event.at)
     if notice.kind == "case.decided":
         _licence_notices(db_session, settings, case, event, to)
+
+
+def _agent_in_force(db_session: Session, case: Case, event: CaseEvent) -> uuid.UUID | None:
+    """The account of the agent (代办) who filed the case, while their authorisation holds:
+    they follow the case for the principal; once it ends, they hear nothing more of it."""
+    if case.agent_authorisation_id is None or case.submitted_by_account_id is None:
+        return None
+    auth = identity.authorisation_in_force(
+        db_session=db_session, authorisation_id=case.agent_authorisation_id, at=event.at)
+    if auth is None or auth.agent_account_id != case.submitted_by_account_id:
+        return None
+    return case.submitted_by_account_id
