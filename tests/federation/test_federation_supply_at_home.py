@@ -248,3 +248,35 @@ def test_a_field_the_notice_names_is_corrected_from_home(fed: Federation) -> Non
     case = handling_case(fed.sh, number)
     assert case.state == "submitted" and case.form_data["from_region"] == "510100"
     assert case.form_data["applicant_name"] == "张伟"  # the rest of the form is kept
+
+
+def test_the_cli_corrects_the_fields_the_notice_names_and_refuses_others_in_one_line(
+        fed: Federation, at_home: Node, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fc_id, number = _online(fed)
+    act(fed.sh, number, "clerk", "request_supplement", reason="请核对迁出地和电话",
+        items=[{"field": "from_region", "problem": "迁出地与缴存地不符"},
+               {"field": "phone", "problem": "电话无法接通"}])
+    fed.pump()
+    user = at_home.usernames["zhangwei"]
+    for args, says in (
+            (["--field", "bank_name=中国银行"], "does not ask to correct these fields: bank_name"),
+            (["--field", "from_region=5101"], "from_region: 至少 6 个字符 / At least 6 characters"),
+            (["--field", "from_region=51010X"], "from_region: 格式不正确 / Invalid format"),
+            (["--field", "phone="], "phone: 此项为必填项 / This field is required"),
+            (["--field", "phone=13900000002", "--field", "phone=13900000003"], "once: phone"),
+            (["--field", "from_region"], "NAME=VALUE")):
+        code, err = _main(capsys, monkeypatch, "supply", fc_id, *args, "--as", user)
+        assert code == 1 and says in err, (args, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert _sent(at_home, fc_id, "supplied_here") == 0
+
+    result = CliRunner().invoke(cli.app, ["federation", "supply", fc_id, "--field",
+                                          "from_region=510100", "--field", "phone=13900000002",
+                                          "--as", user], catch_exceptions=False)
+    assert result.exit_code == 0 and "2 field(s)" in result.output, result.output
+    fed.pump()
+    case = handling_case(fed.sh, number)
+    assert case.state == "submitted"
+    assert case.form_data["from_region"] == "510100" and case.form_data["phone"] == "13900000002"
+    assert case.form_data["bank_account"] == "6222020200112233445"  # the rest is kept

@@ -301,28 +301,94 @@ def forwarded_cases(as_user: str = typer.Option(..., "--as", help="The account: 
                           highlight=False, soft_wrap=True)
 
 
+def _field_values(specs: list[str]) -> dict[str, list[str]]:
+    """`NAME=VALUE` options, by field name (an array field may be given more than once)."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"--field 应为 NAME=VALUE / --field takes NAME=VALUE: {spec!r}")
+        out.setdefault(name.strip(), []).append(value.strip())
+    return out
+
+
+def _corrected(session: Any, settings: Any, actor: Any, forwarded_id: uuid.UUID,
+               given: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The corrected form for `--field` options, checked as the portal checks its form:
+    only the fields the open notice names, each value valid; None without options."""
+    from tongban.federation import modes, supplements
+    from tongban.web.corrections import asked_schema, corrected_form, guide_of, noticed_fields
+
+    if not given:
+        return None
+    fc = modes.view(db_session=session, settings=settings, actor=actor,
+                    forwarded_id=forwarded_id)
+    if fc.open_notice is None:
+        return None  # the supply itself says that nothing is asked
+    asked = asked_schema(guide_of(session, fc.implementation_code)[1], fc)
+    props = asked["properties"]
+    noticed = noticed_fields(fc)
+    stray = sorted(set(given) - set(noticed))
+    if stray:
+        raise InvalidInput(f"补正通知未要求改正这些字段 / the notice does not ask to correct "
+                           f"these fields: {', '.join(stray)} (asked: "
+                           f"{', '.join(noticed) or '-'})")
+    unknown = sorted(set(given) - set(props))
+    if unknown:
+        raise InvalidInput(f"本节点没有该事项的表单,无法核对 / this node does not hold the "
+                           f"item's form to check: {', '.join(unknown)}")
+    twice = sorted(n for n, v in given.items() if len(v) > 1 and props[n].get("type") != "array")
+    if twice:
+        raise InvalidInput(f"字段只能给一次 / give each field once: {', '.join(twice)}")
+    values = {n: (v if props[n].get("type") == "array" else v[0]) for n, v in given.items()}
+    stored = supplements.current_form(db_session=session, settings=settings, actor=actor,
+                                      forwarded_id=forwarded_id)
+    try:
+        return corrected_form(asked, values, stored)
+    except InvalidInput as exc:
+        raise InvalidInput(_field_problems(exc)) from None
+
+
+def _field_problems(exc: InvalidInput) -> str:
+    """A refused correction as one line: each field, its problem in Chinese and English."""
+    from tongban.web.i18n import translate
+
+    parts = [f"{d['field']}: {d['message']} / "
+             f"{translate(d['key'], 'en', **d['params'])}" for d in exc.details or []]
+    return f"请改正字段 / correct the fields: {'; '.join(parts)}"
+
+
 @app.command("supply")
 def supply(case: str = typer.Argument(..., help="The forwarded case's id (as listed here)."),
            material: list[str] = typer.Option([], "--material", help="CODE=PATH of a file "
                                               "the notice asks for; once per material."),
+           field: list[str] = typer.Option([], "--field", help="NAME=VALUE: the corrected "
+                                           "value of a form field the notice names; once "
+                                           "per field (an array field: once per value)."),
            note: str | None = typer.Option(None, "--note", help="A note to the handling "
                                            "region."),
-           as_user: str = typer.Option(..., "--as", help="The applicant (全程网办) or the "
-                                       "receiving window's clerk (异地代收).")) -> None:
-    """补正 from here: answer the handling region's open notice with the files it asks for."""
+           as_user: str = typer.Option(..., "--as", help="The applicant or their agent "
+                                       "(全程网办), or the receiving window's clerk "
+                                       "(异地代收).")) -> None:
+    """补正 from here: answer the handling region's open notice with the files it asks for
+    and the corrected values of the form fields it names."""
     from tongban.federation import supplements
     from tongban.federation.schemas import SupplyIn
 
     forwarded_id = _forwarded_id(case)
+    given = _field_values(field)
     materials = _material_files(material)
     settings = get_settings()
     with _session() as session:
-        out = supplements.supply(db_session=session, settings=settings,
-                                 actor=_acting(session, as_user), forwarded_id=forwarded_id,
-                                 data=SupplyIn(materials=materials, note=note or None))
+        actor = _acting(session, as_user)
+        form = _corrected(session, settings, actor, forwarded_id, given)
+        out = supplements.supply(db_session=session, settings=settings, actor=actor,
+                                 forwarded_id=forwarded_id,
+                                 data=SupplyIn(materials=materials, form_data=form,
+                                               note=note or None))
     console.print(f"{out.id}: 补正材料已发送 / supplement sent to {out.handling_region} "
-                  f"({len(materials)} file(s)); waiting for the handling region",
-                  highlight=False)
+                  f"({len(materials)} file(s), {len(given)} field(s)); waiting for the "
+                  f"handling region", highlight=False)
 
 
 @app.command("withdraw")

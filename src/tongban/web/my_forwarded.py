@@ -19,12 +19,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from tongban.catalog import service as catalog
 from tongban.errors import DomainError, InvalidInput
 from tongban.federation import modes, supplements
 from tongban.federation.schemas import ForwardedCaseOut, WithdrawIn
 from tongban.identity.actor import Actor
 from tongban.web import case_view, forms
+from tongban.web.corrections import asked_schema, corrected_form, guide_of
 from tongban.web.forwarding import FORWARD_STATES, event_label, posted_supply, region_names
 from tongban.web.render import POSTED, WebRoute, page, require_actor, web_db
 from tongban.web.routes import web_context
@@ -43,41 +43,11 @@ def own_forwarded(*, db_session: Session, settings: Any, actor: Actor
                                 own=True, limit=50)
 
 
-def _guide(db: Session, implementation_code: str) -> tuple[dict[str, str], dict[str, Any]]:
-    """(material code -> name, form schema) of the item's guide in this node's catalog
-    (the handling region's implementation is listed here too); empty without it."""
-    try:
-        found = catalog.guide(db_session=db, implementation_code=implementation_code)
-    except DomainError:
-        return {}, {}
-    return {m.code: m.name for m in found.guide.materials}, found.form_schema
-
-
-def _asked_schema(schema: dict[str, Any], fc: ForwardedCaseOut) -> dict[str, Any]:
-    """The part of the form schema the open notice asks to correct (its `field` items)."""
-    asked = [i["field"] for i in (fc.open_notice or {}).get("items", []) if i.get("field")]
-    props = schema.get("properties") or {}
-    names = [name for name in asked if name in props]
-    return {"type": "object", "properties": {name: props[name] for name in names},
-            "required": [n for n in schema.get("required", []) if n in names]}
-
-
-def _corrected_form(posted: FormData, asked: dict[str, Any], stored: dict[str, Any]
-                    ) -> dict[str, Any] | None:
-    """The whole form with the asked fields as posted (`fd_<name>`); None when the notice
-    names no field; InvalidInput with each field's problem when one is wrong."""
-    props = asked["properties"]
-    if not props:
-        return None
-    given = {name: (posted.getlist(f"fd_{name}") if spec.get("type") == "array"
-                    else posted.get(f"fd_{name}", "")) for name, spec in props.items()}
-    parsed = forms.parse(asked, given)
-    if parsed.errors:
-        raise InvalidInput("请改正标出的字段 / correct the fields marked",
-                           details=[{"field": name, "message": key.format(**params)}
-                                    for name, (key, params) in parsed.errors.items()])
-    form = {k: v for k, v in stored.items() if k not in props}
-    return {**form, **parsed.data}
+def _posted_fields(posted: FormData, asked: dict[str, Any]) -> dict[str, Any]:
+    """The asked fields as posted (`fd_<name>`; an array field's checkboxes as a list)."""
+    return {name: (posted.getlist(f"fd_{name}") if spec.get("type") == "array"
+                   else posted.get(f"fd_{name}", ""))
+            for name, spec in asked["properties"].items()}
 
 
 def _last_refusal(fc: ForwardedCaseOut) -> dict[str, Any] | None:
@@ -114,8 +84,8 @@ def _page(request: Request, db: Session, forwarded_id: uuid.UUID, *, status: int
     settings = request.app.state.settings
     fc = modes.view(db_session=db, settings=settings, actor=actor, forwarded_id=forwarded_id)
     answerable = fc.mode in APPLICANT_MODES
-    names, schema = _guide(db, fc.implementation_code)
-    asked = _asked_schema(schema, fc)
+    names, schema = guide_of(db, fc.implementation_code)
+    asked = asked_schema(schema, fc)
     raw: dict[str, str] = {}
     if answerable and asked["properties"] and typed is None:
         try:
@@ -156,11 +126,12 @@ def supply(request: Request, forwarded_id: uuid.UUID, db: Session = Depends(web_
     try:
         fc = modes.view(db_session=db, settings=settings, actor=actor,
                         forwarded_id=forwarded_id)
-        asked = _asked_schema(_guide(db, fc.implementation_code)[1], fc)
+        asked = asked_schema(guide_of(db, fc.implementation_code)[1], fc)
         typed = {name: str(posted.get(f"fd_{name}", "")) for name in asked["properties"]}
         data = posted_supply(posted, fc, settings.max_upload_bytes)
         if asked["properties"]:
-            data.form_data = _corrected_form(posted, asked, supplements.current_form(
+            data.form_data = corrected_form(asked, _posted_fields(posted, asked),
+                                            supplements.current_form(
                 db_session=db, settings=settings, actor=actor, forwarded_id=forwarded_id))
         supplements.supply(db_session=db, settings=settings, actor=actor,
                            forwarded_id=forwarded_id, data=data)
