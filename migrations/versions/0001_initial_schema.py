@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 18:18:59.460445
+Create Date: 2026-12-03 18:43:06.679229
 """
 
 from __future__ import annotations
@@ -2251,6 +2251,7 @@ def upgrade() -> None:
         sa.Column("applicant_person_id", sa.Uuid(), nullable=True),
         sa.Column("applicant_name", sa.String(length=200), nullable=False),
         sa.Column("received_by_account_id", sa.Uuid(), nullable=True),
+        sa.Column("agent_authorisation_id", sa.Uuid(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=100), nullable=True),
         sa.Column("joint_case_id", sa.Uuid(), nullable=True),
         sa.Column("role_in_joint", sa.String(length=40), nullable=True),
@@ -2271,6 +2272,13 @@ def upgrade() -> None:
         sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_event_seq", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_authorisation_id"],
+            ["identity_agent_authorisations.id"],
+            name=op.f(
+                "fk_federation_forwarded_cases_agent_authorisation_id_identity_agent_authorisations"
+            ),
+        ),
         sa.ForeignKeyConstraint(
             ["applicant_account_id"],
             ["identity_accounts.id"],

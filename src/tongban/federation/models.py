@@ -244,6 +244,10 @@ class ForwardedCase(IdMixin, Base):
         ForeignKey("identity_people.id"), index=True)
     applicant_name: Mapped[str] = mapped_column(String(200), default="")
     received_by_account_id: Mapped[uuid.UUID | None]
+    # An agent's application for their principal (帮办代办): the authorisation it was
+    # filed under; the agent (received_by) sees it and, while one holds, answers for it.
+    agent_authorisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identity_agent_authorisations.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     joint_case_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("federation_joint_cases.id"), index=True)

@@ -124,9 +124,18 @@ def _append(db_session: Session, fc: ForwardedCase, *, actor_name: str, action: 
     return event
 
 
+def item_code_of(implementation_code: str) -> str:
+    """The 基本编码 an implementation code ends in (its characters 20-31): what an agent
+    authorisation names, known here even when this node's catalog lacks the guide."""
+    return implementation_code[19:]
+
+
 def _applicant(db_session: Session, settings: Settings, actor: Actor, mode: str,
-               person_id: uuid.UUID | None) -> tuple[Any, dict[str, Any]]:
-    """The applicant (a person) and what the handling node needs to identify them."""
+               person_id: uuid.UUID | None, implementation_code: str, now: datetime
+               ) -> tuple[Any, dict[str, Any], uuid.UUID | None]:
+    """The applicant (a person), what the handling node needs to identify them, and the
+    agent authorisation the application is filed under (an agent for a principal)."""
+    authorisation_id = None
     if mode == "receive_and_forward":
         if not actor.has("clerk"):
             raise Forbidden("异地代收须由窗口人员办理 / only a window clerk receives for another "
@@ -135,22 +144,32 @@ def _applicant(db_session: Session, settings: Settings, actor: Actor, mode: str,
             raise InvalidInput("须指明申请人 / name the applicant",
                                details=[{"field": "person_id", "message": "必填 / required"}])
         wanted = person_id
+    elif person_id is not None and actor.has("clerk"):
+        if not actor.covers(settings.node_region):
+            raise Forbidden("您不是本节点的窗口人员 / you are not a clerk of this node's "
+                            "region", code="out_of_scope")
+        wanted = person_id
+    elif person_id not in (None, actor.person_id) and actor.has("agent"):
+        assert actor.account_id is not None and person_id is not None
+        authorisation_id = identity.check_agent_authorisation(
+            db_session=db_session, agent_account_id=actor.account_id,
+            principal_person_id=person_id, item_code=item_code_of(implementation_code),
+            at=now).id
+        wanted = person_id
+    elif actor.has("applicant") and actor.person_id is not None:
+        if person_id not in (None, actor.person_id):
+            raise Forbidden("只能为本人申请;代办须有授权 / you may apply only for yourself",
+                            code="not_authorised")
+        wanted = actor.person_id
     else:
-        if person_id is not None and actor.has("clerk"):
-            if not actor.covers(settings.node_region):
-                raise Forbidden("您不是本节点的窗口人员 / you are not a clerk of this node's "
-                                "region", code="out_of_scope")
-            wanted = person_id
-        elif actor.has("applicant") and actor.person_id is not None:
-            wanted = actor.person_id
-        else:
-            raise Forbidden("全程网办须由申请人本人提交 / an applicant applies for themself",
-                            details={"required_roles": ["applicant"]})
+        raise Forbidden("全程网办须由申请人本人或其代办人提交 / an applicant applies for "
+                        "themself, or their agent for them",
+                        details={"required_roles": ["applicant", "agent"]})
     person = identity.get_person(db_session=db_session, person_id=wanted)
     number = crypto.decrypt(settings=settings, blob=person.id_number_enc,
                             column=identity.ID_NUMBER_COLUMN)
     return person, {"name": person.name, "id_number": number,
-                    "home_region": person.home_region}
+                    "home_region": person.home_region}, authorisation_id
 
 
 def _materials(settings: Settings, given: list[Any]) -> tuple[list[dict[str, Any]],
@@ -267,15 +286,20 @@ def _open_forwarded(db_session: Session, settings: Settings, actor: Actor, *, mo
                     materials: list[Any], checks: dict[str, Any] | None, now: datetime,
                     joint: JointCase | None = None, role: str | None = None,
                     idempotency_key: str | None = None) -> ForwardedCase:
-    person, applicant = _applicant(db_session, settings, actor, mode, person_id)
+    person, applicant, authorisation_id = _applicant(db_session, settings, actor, mode,
+                                                     person_id, implementation_code, now)
     inline, kept = _materials(settings, materials)
+    agent = ({"name": actor.name, "authorisation_id": str(authorisation_id)}
+             if authorisation_id else None)
     fc = ForwardedCase(
         id=new_id(), mode=mode, handling_region=entry.region_code,
         implementation_code=implementation_code, item_name=name[:200],
         channel=MODE_CHANNEL[mode], applicant_account_id=(
-            actor.account_id if actor.has("applicant") else None),
+            actor.account_id if actor.has("applicant") and person.id == actor.person_id
+            else None),
         applicant_person_id=person.id, applicant_name=person.name,
-        received_by_account_id=actor.account_id, idempotency_key=idempotency_key,
+        received_by_account_id=actor.account_id, agent_authorisation_id=authorisation_id,
+        idempotency_key=idempotency_key,
         joint_case_id=joint.id if joint else None, role_in_joint=role,
         state="forwarding", form_data=form_data, materials=kept, licences=[],
         created_at=now, last_event_seq=0)
@@ -283,7 +307,7 @@ def _open_forwarded(db_session: Session, settings: Settings, actor: Actor, *, mo
     db_session.flush()
     _append(db_session, fc, actor_name=actor.name, action="received", now=now,
             data={"mode": mode, "checks": checks, "materials": kept, "by_role": sorted(
-                actor.roles)})
+                actor.roles), "agent": agent})
     envelope = service.send(
         db_session=db_session, settings=settings, receiver=entry.region_code,
         kind="case.apply", case_id=str(fc.id),
@@ -292,6 +316,7 @@ def _open_forwarded(db_session: Session, settings: Settings, actor: Actor, *, mo
                  "channel": MODE_CHANNEL[mode], "form_data": form_data,
                  "applicant": applicant, "materials": inline, "checks": checks,
                  "received_by": actor.name, "receiving_region": settings.node_region,
+                 "agent": agent,
                  "joint": ({"id": str(joint.id), "kind": joint.kind, "role": role}
                            if joint else None)})
     _append(db_session, fc, actor_name=actor.name, action="forwarded", now=now,
@@ -412,6 +437,7 @@ def _open_here(db_session: Session, settings: Settings, envelope: Envelope,
         data={"envelope_id": str(envelope.id), "mode": payload["mode"],
               "receiving_region": envelope.sender, "checks": payload.get("checks"),
               "received_by": payload.get("received_by"), "joint": payload.get("joint"),
+              "agent": payload.get("agent"),
               "materials": [{"code": m["code"], "sha256": m["sha256"]}
                             for m in payload.get("materials") or []]})
     return case
@@ -961,6 +987,9 @@ def list_forwarded(*, db_session: Session, settings: Settings, actor: Actor,
             clauses.append(ForwardedCase.applicant_account_id == actor.account_id)
             if not own:
                 clauses.append(ForwardedCase.received_by_account_id == actor.account_id)
+            elif actor.has("agent"):  # what they filed for their principals
+                clauses.append(ForwardedCase.agent_authorisation_id.is_not(None)
+                               & (ForwardedCase.received_by_account_id == actor.account_id))
         if actor.person_id is not None:
             clauses.append(ForwardedCase.applicant_person_id == actor.person_id)
         if not clauses:

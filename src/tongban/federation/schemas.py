@@ -125,7 +125,8 @@ class ForwardIn(_Strict):
     implementation_code: str = Field(min_length=31, max_length=31)
     mode: str = Field(pattern="^(fully_online|receive_and_forward)$")
     form_data: dict[str, Any] = Field(default_factory=dict)
-    person_id: uuid.UUID | None = None  # the walk-in applicant, for a clerk
+    # The walk-in applicant, for a clerk; the principal, for an agent (帮办代办).
+    person_id: uuid.UUID | None = None
     materials: list[MaterialIn] = Field(default_factory=list, max_length=20)
     checks: ChecksIn | None = None
     idempotency_key: str | None = Field(default=None, max_length=100)
@@ -178,6 +179,8 @@ class ForwardedCaseOut(_Out):
     item_name: str
     channel: str
     applicant_name: str
+    applicant_person_id: uuid.UUID | None = None
+    agent_authorisation_id: uuid.UUID | None = None  # filed by an agent for the applicant
     state: str
     decision: str | None
     remote_case_number: str | None

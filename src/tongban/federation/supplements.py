@@ -41,11 +41,13 @@ from tongban.federation.modes import (
     _out,
     _staff_of_node,
     _visible,
+    item_code_of,
     open_notice,
     pending_supply,
     pending_withdrawal,
 )
 from tongban.federation.schemas import ForwardedCaseOut, SupplyIn, WithdrawIn
+from tongban.identity import service as identity
 from tongban.identity.actor import Actor, Scope
 
 HANDLERS: dict[str, service.Handler] = {}
@@ -61,9 +63,12 @@ def _handler(kind: str) -> Any:
 # --- receiving side ---------------------------------------------------------------------------
 
 
-def _acting_as(actor: Actor, fc: ForwardedCase, node_region: str) -> str:
-    """Who may answer for the applicant here: the applicant of an online application, or
-    this node's window for one it received (异地代收); "applicant" or "window", else 403."""
+def _acting_as(db_session: Session, actor: Actor, fc: ForwardedCase, node_region: str,
+               now: datetime) -> str:
+    """Who may answer for the applicant here: the applicant of an online application, the
+    agent who filed it for them while an authorisation for it holds (as for a local case),
+    or this node's window for one it received (异地代收); "applicant", "agent" or
+    "window", else 403 (an agent's with why their authorisation does not hold)."""
     if fc.mode == "receive_and_forward":
         if actor.has("clerk") and _staff_of_node(actor, node_region):
             return "window"
@@ -71,9 +76,24 @@ def _acting_as(actor: Actor, fc: ForwardedCase, node_region: str) -> str:
             (actor.account_id is not None and actor.account_id == fc.applicant_account_id)
             or (actor.person_id is not None and actor.person_id == fc.applicant_person_id)):
         return "applicant"
-    raise Forbidden("只有申请人(异地代收:收件窗口)可以补正或撤回 / only the applicant (for a "
-                    "received case, the receiving window) may supply or withdraw",
-                    code="wrong_role")
+    elif (actor.has("agent") and fc.agent_authorisation_id is not None
+          and actor.account_id is not None and actor.account_id == fc.received_by_account_id):
+        identity.check_agent_authorisation(
+            db_session=db_session, agent_account_id=actor.account_id,
+            principal_person_id=fc.applicant_person_id,
+            item_code=item_code_of(fc.implementation_code), at=now)
+        return "agent"
+    raise Forbidden("只有申请人或其代办人(异地代收:收件窗口)可以补正或撤回 / only the "
+                    "applicant or their agent (for a received case, the receiving window) "
+                    "may supply or withdraw", code="wrong_role")
+
+
+def acting_as(*, db_session: Session, settings: Settings, actor: Actor,
+              forwarded_id: uuid.UUID, now: datetime | None = None) -> str:
+    """In which capacity the caller may answer a notice or withdraw here (see _acting_as):
+    for a page to offer the forms only to one who may send them."""
+    fc = _visible(db_session, actor, forwarded_id, settings.node_region)
+    return _acting_as(db_session, actor, fc, settings.node_region, now or utcnow())
 
 
 def current_form(*, db_session: Session, settings: Settings, actor: Actor,
@@ -81,7 +101,7 @@ def current_form(*, db_session: Session, settings: Settings, actor: Actor,
     """The form as this node sent it, for the one who may answer a notice here: what a
     correction of the fields the notice names starts from ({} once purged)."""
     fc = _visible(db_session, actor, forwarded_id, settings.node_region)
-    _acting_as(actor, fc, settings.node_region)
+    _acting_as(db_session, actor, fc, settings.node_region, utcnow())
     return dict(fc.form_data or {})
 
 
@@ -91,7 +111,7 @@ def supply(*, db_session: Session, settings: Settings, actor: Actor, forwarded_i
     copies and send them (once per notice) to the handling node."""
     now = now or utcnow()
     fc = _visible(db_session, actor, forwarded_id, settings.node_region)
-    acting = _acting_as(actor, fc, settings.node_region)
+    acting = _acting_as(db_session, actor, fc, settings.node_region, now)
     events = _events(db_session, fc)
     notice = open_notice(fc, events)
     if notice is None:
@@ -137,7 +157,7 @@ def withdraw(*, db_session: Session, settings: Settings, actor: Actor,
     """撤回申请 from here: the handling node withdraws its case (if still undecided)."""
     now = now or utcnow()
     fc = _visible(db_session, actor, forwarded_id, settings.node_region)
-    acting = _acting_as(actor, fc, settings.node_region)
+    acting = _acting_as(db_session, actor, fc, settings.node_region, now)
     if fc.state in DECIDED or fc.state in CLOSED:
         raise Conflict("办件已办结,不能撤回 / the case is decided or closed: it cannot be "
                        "withdrawn", code="action_not_allowed", details={"state": fc.state})
@@ -192,6 +212,8 @@ def _peer(case: Case, envelope: Envelope, *, window: bool) -> Actor:
     """The person acting at the sender: its window (a clerk of this case's region) or the
     applicant (as this node knows them)."""
     by = str(envelope.payload.get("by") or "")[:60]
+    if envelope.payload.get("as") == "agent":
+        by = f"{by}(代办人 / agent)"
     via = f"(经 {envelope.sender} 节点 / via node {envelope.sender})"
     if window:
         return Actor(account_id=None, name=f"{by}{via}", roles=frozenset({"clerk"}),

@@ -310,6 +310,8 @@ EN: dict[str, str] = {
     "已撤销": "Revoked",
     "尚未生效": "Not yet valid",
     "已过期": "Expired",
+    "本申请以 {name} 的名义提交（代办）":
+        "This application was filed in the name of {name} (as their agent)",
     "本申请将以 {name} 的名义提交（代办）":
         "This application is filed in the name of {name} (as their agent)",
     # e-licences on cases (一证通办, issuance on approval)

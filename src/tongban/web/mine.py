@@ -41,7 +41,9 @@ def my_cases(request: Request, cursor: str | None = None,
         db_session=db, settings=request.app.state.settings, actor=actor)
     return page(request, "portal/my_cases.html", {
         "rows": rows, "next_cursor": next_cursor, "forwarded": forwarded,
-        "MODE_LABEL": MODE_LABEL,
+        "MODE_LABEL": MODE_LABEL, "for_principal": {
+            fc.id for fc in forwarded if fc.agent_authorisation_id is not None
+            and fc.applicant_person_id != actor.person_id},
         "STATE_LABELS": {**case_view.STATE_LABELS, **FORWARD_STATES}})
 
 

@@ -1,6 +1,7 @@
 """The applicant's own applications handled in another region (全程网办 from this home
-node), in 我的办件: the mirrored progress, the handling region's 补正 notice with a file
-field for each material it asks for, and 撤回申请 with a reason. Both go to the handling
+node), in 我的办件 (an agent's too: those they filed for a principal, answered for them
+while an authorisation holds): the mirrored progress, the handling region's 补正 notice
+with a file field for each material it asks for, and 撤回申请 with a reason. Both go to the handling
 node as envelopes (federation.supplements); until it answers, the page says the request
 was sent and offers nothing to send twice. A request it refused comes back with its
 reason, and the applicant may try again.
@@ -38,7 +39,8 @@ APPLICANT_MODES = frozenset({"fully_online", "joint"})
 
 def own_forwarded(*, db_session: Session, settings: Any, actor: Actor
                   ) -> list[ForwardedCaseOut]:
-    """The signed-in person's own applications handled elsewhere (for 我的办件)."""
+    """The signed-in person's own applications handled elsewhere, and an agent's for
+    their principals (for 我的办件)."""
     return modes.list_forwarded(db_session=db_session, settings=settings, actor=actor,
                                 own=True, limit=50)
 
@@ -77,13 +79,29 @@ def _field_errors(error: DomainError | None) -> dict[str, tuple[str, dict[str, A
             if isinstance(d, dict) and "field" in d and "message" in d}
 
 
+def _agent_block(db: Session, settings: Any, actor: Actor, fc: ForwardedCaseOut
+                 ) -> DomainError | None:
+    """Why the agent who filed this application may no longer answer for the principal
+    (their authorisation was revoked, or has expired): the page says so instead of
+    offering forms that would be refused."""
+    if fc.mode not in APPLICANT_MODES or not actor.has("agent"):
+        return None
+    try:
+        supplements.acting_as(db_session=db, settings=settings, actor=actor,
+                              forwarded_id=fc.id)
+    except DomainError as exc:
+        return exc if exc.code == "agent_not_authorised" else None
+    return None
+
+
 def _page(request: Request, db: Session, forwarded_id: uuid.UUID, *, status: int = 200,
           error: DomainError | None = None, reason: str = "",
           typed: dict[str, str] | None = None) -> Response:
     actor = require_actor(request)
     settings = request.app.state.settings
     fc = modes.view(db_session=db, settings=settings, actor=actor, forwarded_id=forwarded_id)
-    answerable = fc.mode in APPLICANT_MODES
+    agent_block = _agent_block(db, settings, actor, fc)
+    answerable = fc.mode in APPLICANT_MODES and agent_block is None
     names, schema = guide_of(db, fc.implementation_code)
     asked = asked_schema(schema, fc)
     raw: dict[str, str] = {}
@@ -96,7 +114,9 @@ def _page(request: Request, db: Session, forwarded_id: uuid.UUID, *, status: int
     return page(request, "portal/my_forwarded.html", {
         "fields": forms.fields_of(asked) if asked["properties"] else [],
         "raw": typed if typed is not None else raw, "field_errors": _field_errors(error),
-        "fc": fc, "answerable": answerable, "MODE_LABEL": modes.MODE_LABEL,
+        "fc": fc, "answerable": answerable, "agent_block": agent_block,
+        "as_agent": fc.agent_authorisation_id is not None
+        and fc.applicant_person_id != actor.person_id, "MODE_LABEL": modes.MODE_LABEL,
         "STATE_LABELS": {**case_view.STATE_LABELS, **FORWARD_STATES},
         "events": [(e, *_label(fc, e.action)) for e in fc.events],
         "names": names,
