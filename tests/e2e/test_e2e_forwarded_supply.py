@@ -100,3 +100,35 @@ def test_the_applicant_answers_the_handling_regions_notice_in_the_browser(
     page.reload()
     expect(page.locator("#supplement")).to_have_count(0)
     expect(page.locator('#forwarded [data-state="accepted"]')).to_be_visible()
+
+
+def test_an_agent_answers_for_the_principal_in_the_browser(
+        fed: Federation, home_url: str, page: Page, shots: Path) -> None:  # noqa: F811
+    """An agent who filed 张伟's application at home finds it in 我的办件 (marked as filed
+    for him), corrects the phone number Shanghai's notice names, and sends it."""
+    from tests.federation.test_federation_agent_forwarded import FIELD_ITEMS, _agent, _filed
+
+    agent, _ = _off_loop(lambda: _agent(fed))
+    fc_id, number = _off_loop(lambda: _filed(fed, agent, FIELD_ITEMS))
+
+    page.goto(f"{home_url}/login?next=/my/cases")
+    page.get_by_label("用户名").fill(fed.sc.usernames[agent])
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+    page.goto(f"{home_url}/my/cases")
+    row = page.locator("#my-forwarded tr", has=page.locator(f'a[href="/my/forwarded/{fc_id}"]'))
+    expect(row.locator("[data-principal]")).to_contain_text("张伟")
+    row.locator(f'a[href="/my/forwarded/{fc_id}"]').click()
+    expect(page.locator("#as-agent")).to_contain_text("张伟")
+    expect(page.locator("#supplement")).to_contain_text("电话无法接通")
+    phone = page.locator('#sp-fields input[name="fd_phone"]')
+    expect(phone).to_have_value("13800000001")  # what was sent, to correct
+    phone.fill("13900000007")
+    page.screenshot(path=str(shots / "forwarded-supply-agent.png"), full_page=True)
+    page.get_by_role("button", name="提交补正").click()
+    expect(page.locator("#supply-sent")).to_contain_text("等待办理地处理")
+
+    _off_loop(fed.pump)
+    case = _off_loop(lambda: handling_case(fed.sh, number))
+    assert case.state == "submitted" and case.form_data["phone"] == "13900000007"
