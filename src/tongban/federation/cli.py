@@ -283,8 +283,9 @@ def _material_files(specs: list[str]) -> list[Any]:
 
 @app.command("cases")
 def forwarded_cases(as_user: str = typer.Option(..., "--as", help="The account: an "
-                                                "applicant sees their own, staff of the "
-                                                "node's region all of this node's."),
+                                                "applicant sees their own, an agent those "
+                                                "they filed, staff of the node's region "
+                                                "all of this node's."),
                     limit: int = typer.Option(50, min=1, max=500)) -> None:
     """Forwarded cases (handled in another region), newest first: the ids supply and
     withdraw take."""

@@ -349,7 +349,8 @@ def open_joint(*, db_session: Session, settings: Settings, actor: Actor, data: J
                            "material", details=[{"field": "materials", "message": code}
                                                 for code in stray])
     joint = JointCase(id=new_id(), kind=data.kind, name=data.name[:200], state="open",
-                      applicant_account_id=actor.account_id if actor.has("applicant") else None,
+                      applicant_account_id=actor.account_id if actor.has("applicant")
+                      and data.person_id in (None, actor.person_id) else None,
                       created_at=now)
     db_session.add(joint)
     db_session.flush()
