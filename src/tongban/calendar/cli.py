@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import getpass
-import json
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import typer
 
+from tongban.cli_support import read_json
 from tongban.errors import InvalidInput
 
 app = typer.Typer(help="Legal working-day calendar (public holidays and 调休).",
@@ -22,17 +21,6 @@ def _date(text: str, field: str) -> date:
     except ValueError:
         raise InvalidInput(f"日期格式应为 YYYY-MM-DD / {field} must be YYYY-MM-DD: {text!r}",
                            details={"field": field}) from None
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInput(f"无法读取文件 / cannot read {path}: {exc.strerror}",
-                           details={"field": "file"}) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"文件不是有效的 JSON / {path} is not valid JSON: {exc}",
-                           details={"field": "file"}) from None
 
 
 @app.command("due")
@@ -57,7 +45,7 @@ def load(file: Path = typer.Argument(..., help="a year's JSON document")) -> Non
     from tongban.calendar import service
     from tongban.cli import cli_session, console
 
-    document = _read_json(file)
+    document = read_json(file)
     with cli_session() as session:
         row = service.load_year(db_session=session, document=document,
                                 actor_name=f"cli:{getpass.getuser()}")

@@ -12,8 +12,9 @@ from rich.table import Column, Table
 from tongban.calendar.service import ZONE
 from tongban.cases import service, worker
 from tongban.cases.workflow import ACTION_LABELS, STATE_LABELS, workflow_for
+from tongban.cli_support import account_actor
 from tongban.config import get_settings
-from tongban.errors import InvalidInput, NotFound
+from tongban.errors import InvalidInput
 from tongban.identity.actor import Actor
 
 app = typer.Typer(help="Cases (办件): list, show, act; the case worker.", no_args_is_help=True)
@@ -21,17 +22,8 @@ console = Console()
 
 
 def _actor(username: str | None) -> Actor:
-    """The account the command acts as (its roles and scopes), or the system."""
-    from tongban.cli import cli_session
-    from tongban.identity import service as identity
-
-    if username is None:
-        return service.WORKER_ACTOR
-    with cli_session() as session:
-        account = identity.find_account_by_username(db_session=session, username=username)
-        if account is None:
-            raise NotFound(f"账号不存在 / no such account: {username}")
-        return identity.actor_from_account(account)
+    """The account the command acts as, or the worker."""
+    return account_actor(username, default=service.WORKER_ACTOR)
 
 
 @app.command("list")

@@ -9,7 +9,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from tongban.errors import DomainError, InvalidInput, NotFound
+from tongban.cli_support import account_actor
+from tongban.errors import DomainError, InvalidInput
 from tongban.identity.actor import SYSTEM_ACTOR, Actor
 
 app = typer.Typer(help="Eligibility (一键核对, 免申即享): rule sets and checks.",
@@ -24,16 +25,7 @@ def _console() -> Any:
 
 def _actor(username: str | None) -> Actor:
     """The account the command acts as, or the node itself."""
-    from tongban.cli import cli_session
-    from tongban.identity import service as identity
-
-    if username is None:
-        return SYSTEM_ACTOR
-    with cli_session() as session:
-        account = identity.find_account_by_username(db_session=session, username=username)
-        if account is None:
-            raise NotFound(f"账号不存在 / no such account: {username}")
-        return identity.actor_from_account(account)
+    return account_actor(username, default=SYSTEM_ACTOR)
 
 
 @app.command("rule-sets")

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tongban.cli_support import read_json
 from tongban.config import get_settings
 from tongban.errors import InvalidInput
 
@@ -38,10 +39,7 @@ def _session() -> Any:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"无法读取 JSON 文件 / cannot read JSON from {path}: {exc}") from exc
+    data = read_json(path)
     if not isinstance(data, dict):
         raise InvalidInput(f"{path} 不是 JSON 对象 / is not a JSON object")
     return data

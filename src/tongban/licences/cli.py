@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from tongban.cli_support import read_json
 from tongban.errors import InvalidInput
 
 app = typer.Typer(help="E-licences (电子证照): types, import, verify, status.",
@@ -38,13 +39,6 @@ def types_load() -> None:
     _say(f"licence types: {total} ({changed} added or changed)")
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"无法读取 JSON 文件 / cannot read JSON from {path}: {exc}") from exc
-
-
 @app.command("issue")
 def issue_cmd(file: Path = typer.Argument(..., help="JSON: one import record or a list.")) -> None:
     """Import licences issued before tongban (each is signed by its department's key)."""
@@ -52,7 +46,7 @@ def issue_cmd(file: Path = typer.Argument(..., help="JSON: one import record or 
     from tongban.licences import service
     from tongban.licences.schemas import LicenceImportIn
 
-    data = _read_json(file)
+    data = read_json(file)
     records = data if isinstance(data, list) else [data]
     try:
         parsed = [LicenceImportIn.model_validate(r) for r in records]
@@ -79,7 +73,7 @@ def _verify_input(target: str) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8").strip()
     if not text.startswith("{"):
         return {"licence_jws": text}
-    data = _read_json(path)
+    data = read_json(path)
     jws = data.get("jws") or data.get("licence_jws")
     if not isinstance(jws, str):
         raise InvalidInput("JSON 文件应含 jws 字段 / the JSON file needs a jws field")

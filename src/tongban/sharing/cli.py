@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
-from tongban.errors import InvalidInput, NotFound
+from tongban.cli_support import account_actor, read_json
+from tongban.errors import InvalidInput
 from tongban.identity.actor import SYSTEM_ACTOR, Actor
 
 app = typer.Typer(help="Data sharing (数据共享): catalog, imports, grants, queries.",
@@ -29,27 +29,6 @@ def _print(table: Table) -> None:
     from tongban.cli import console
 
     console.print(table)
-
-
-def _actor(username: str | None) -> Actor:
-    """The account the command acts as, or the node's operator (system)."""
-    from tongban.cli import cli_session
-    from tongban.identity import service as identity
-
-    if username is None:
-        return SYSTEM_ACTOR
-    with cli_session() as session:
-        account = identity.find_account_by_username(db_session=session, username=username)
-        if account is None:
-            raise NotFound(f"账号不存在 / no such account: {username}")
-        return identity.actor_from_account(account)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"无法读取 JSON 文件 / cannot read JSON from {path}: {exc}") from None
 
 
 def _date(value: str | None) -> datetime | None:
@@ -73,7 +52,7 @@ def catalog_load(file: Path, as_user: str | None = typer.Option(None, "--as")) -
     actor = _actor(as_user)
     with cli_session() as session:
         report = registries.load_catalog(db_session=session, actor=actor,
-                                         doc=_read_json(file))
+                                         doc=read_json(file))
     _say(f"datasets: {report.created} created, {report.updated} updated, "
          f"{report.unchanged} unchanged")
 
@@ -110,6 +89,11 @@ def catalog_show(code: str) -> None:
             table.add_row(spec.name, spec.label, spec.type.value, "yes" if spec.required
                           else "", "sealed" if spec.sealed else "")
     _print(table)
+
+
+def _actor(username: str | None) -> Actor:
+    """The account the command acts as, or the node itself."""
+    return account_actor(username, default=SYSTEM_ACTOR)
 
 
 @app.command("import")

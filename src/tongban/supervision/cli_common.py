@@ -6,17 +6,19 @@ import uuid
 
 import typer
 
+from tongban.cli_support import account_actor
 from tongban.errors import InvalidInput
 from tongban.identity.actor import Actor
 
 AS_USER = typer.Option(..., "--as", help="Act as this account (its roles and scopes).")
 
 
-def actor(username: str) -> Actor:
-    """The account the command acts as; a supervision step is always someone's."""
-    from tongban.cases.cli import _actor
+def actor(username: str | None) -> Actor:
+    """The account the command acts as; without `--as` (where it is optional), the node's
+    worker."""
+    from tongban.cases.service import WORKER_ACTOR
 
-    return _actor(username)
+    return account_actor(username, default=WORKER_ACTOR)
 
 
 def parse_uuid(text: str, field: str) -> uuid.UUID:

@@ -9,22 +9,13 @@ from typing import Any
 
 import typer
 
+from tongban.cli_support import read_json
 from tongban.errors import InvalidInput
+from tongban.supervision.cli_common import actor as acting
 from tongban.supervision.cli_common import parse_uuid
 
 app = typer.Typer(help="双随机一公开: random inspections anyone can re-run.",
                   no_args_is_help=True)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInput(f"无法读取文件 / cannot read {path}: {exc.strerror}",
-                           details={"field": "file"}) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"文件不是有效的 JSON / {path} is not valid JSON: {exc}",
-                           details={"field": "file"}) from None
 
 
 def _validated(model: Any, data: Any) -> Any:
@@ -60,13 +51,12 @@ def create_list(file: Path = typer.Argument(..., help="JSON: kind, name, region_
                 as_user: str | None = typer.Option(None, "--as"),
                 freeze: bool = typer.Option(False, help="Freeze it at once.")) -> None:
     """Create a list of inspection targets or inspectors (and freeze it)."""
-    from tongban.cases.cli import _actor
     from tongban.cli import cli_session, console
     from tongban.supervision.draws import service
     from tongban.supervision.draws.schemas import ListIn
 
-    data = _validated(ListIn, _read_json(file))
-    actor = _actor(as_user)
+    data = _validated(ListIn, read_json(file))
+    actor = acting(as_user)
     with cli_session() as session:
         row = service.create_list(db_session=session, actor=actor, data=data)
         if freeze:
@@ -78,11 +68,10 @@ def create_list(file: Path = typer.Argument(..., help="JSON: kind, name, region_
 @app.command("freeze")
 def freeze(list_id: str, as_user: str | None = typer.Option(None, "--as")) -> None:
     """Freeze a list (its hash is fixed and logged)."""
-    from tongban.cases.cli import _actor
     from tongban.cli import cli_session, console
     from tongban.supervision.draws import service
 
-    actor = _actor(as_user)
+    actor = acting(as_user)
     with cli_session() as session:
         row = service.freeze_list(db_session=session, actor=actor,
                                   list_id=parse_uuid(list_id, "list_id"))
@@ -93,13 +82,12 @@ def freeze(list_id: str, as_user: str | None = typer.Option(None, "--as")) -> No
 def commit(file: Path = typer.Argument(..., help="JSON: task, list ids, rules, source"),
            as_user: str | None = typer.Option(None, "--as")) -> None:
     """Commit to a draw before its randomness exists."""
-    from tongban.cases.cli import _actor
     from tongban.cli import cli_session
     from tongban.supervision.draws import service
     from tongban.supervision.draws.schemas import DrawIn
 
-    data = _validated(DrawIn, _read_json(file))
-    actor = _actor(as_user)
+    data = _validated(DrawIn, read_json(file))
+    actor = acting(as_user)
     with cli_session() as session:
         row = service.commit_draw(db_session=session, actor=actor, data=data)
         _print_draw(row.id, session)
@@ -110,11 +98,10 @@ def run(draw_id: str, as_user: str | None = typer.Option(None, "--as"),
         drand_signature: str | None = typer.Option(None, help="the committed round's "
                                                    "signature (drand draws)")) -> None:
     """Draw, once the committed randomness exists."""
-    from tongban.cases.cli import _actor
     from tongban.cli import cli_session
     from tongban.supervision.draws import service
 
-    actor = _actor(as_user)
+    actor = acting(as_user)
     with cli_session() as session:
         row = service.run_draw(db_session=session, actor=actor,
                                draw_id=parse_uuid(draw_id, "draw_id"),
@@ -127,14 +114,13 @@ def recuse(draw_id: str, target_id: str, inspector_id: str,
            reason: str = typer.Option(..., help="why the inspector steps aside"),
            as_user: str | None = typer.Option(None, "--as")) -> None:
     """回避: an assigned inspector steps aside for one target."""
-    from tongban.cases.cli import _actor
     from tongban.cli import cli_session
     from tongban.supervision.draws import service
     from tongban.supervision.draws.schemas import RecusalIn
 
     data = _validated(RecusalIn, {"target_id": target_id, "inspector_id": inspector_id,
                                   "reason": reason})
-    actor = _actor(as_user)
+    actor = acting(as_user)
     with cli_session() as session:
         row = service.recuse(db_session=session, actor=actor,
                              draw_id=parse_uuid(draw_id, "draw_id"), data=data)
@@ -163,7 +149,7 @@ def verify(bundle: Path = typer.Argument(..., help="a draw's published bundle (J
     from tongban.cli import console
     from tongban.supervision.draws import verify_draw
 
-    data = _read_json(bundle)
+    data = read_json(bundle)
     try:
         problems = verify_draw.verify(data)
     except (KeyError, TypeError, ValueError) as exc:

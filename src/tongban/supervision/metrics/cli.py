@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from tongban.supervision.cli_common import actor as acting
+
 app = typer.Typer(help="Service metrics (网办率, 按时办结率, 好评率, ...) from the events.",
                   no_args_is_help=True)
 
@@ -52,14 +54,13 @@ def show(
     """Print a metrics report (or write it as Excel)."""
     from rich.table import Table
 
-    from tongban.cases.cli import _actor
     from tongban.cli import cli_session, console
     from tongban.supervision.metrics import excel, service
     from tongban.supervision.metrics.api import parse_query
 
     query = parse_query(from_month=from_month, to_month=to_month, by=by, region=region,
                         department_id=department_id, item=item, metrics=metrics)
-    actor = _actor(as_user)
+    actor = acting(as_user)
     with cli_session() as session:
         report = service.report(db_session=session, actor=actor, query=query)
     if xlsx is not None:
