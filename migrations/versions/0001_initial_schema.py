@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 18:43:06.679229
+Create Date: 2026-12-03 19:12:39.185680
 """
 
 from __future__ import annotations
@@ -2086,6 +2086,7 @@ def upgrade() -> None:
         sa.Column("form", sa.LargeBinary(), nullable=False),
         sa.Column("materials", sa.LargeBinary(), nullable=False),
         sa.Column("case_number", sa.String(length=32), nullable=True),
+        sa.Column("forwarded_case_id", sa.Uuid(), nullable=True),
         sa.Column("updated_at", tongban.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", tongban.db.UTCDateTime(timezone=True), nullable=False),

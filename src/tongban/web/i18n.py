@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from fastapi import Request
 
+from tongban.web.i18n_cross_region import EN as CROSS_REGION_EN
 from tongban.web.i18n_oversight import EN as oversight_en
 from tongban.web.i18n_sharing import EN as SHARING_EN
 
@@ -698,6 +699,7 @@ EN: dict[str, str] = {
     "保存": "Save",
 }
 EN.update(SHARING_EN)
+EN.update(CROSS_REGION_EN)
 EN.update({k: v for k, v in oversight_en.items() if k not in EN})
 
 

@@ -2,7 +2,8 @@
 
 A draft keeps what an applicant typed and uploaded before submitting, so an expired
 session or a closed tab loses nothing. Its random `key` is also the submission's
-idempotency key: however often the final button is pressed, one case is created.
+idempotency key: however often the final button is pressed, one case is created (or,
+for an item another node handles, one forwarded case: 全程网办).
 """
 
 from __future__ import annotations
@@ -34,4 +35,11 @@ class Draft(IdMixin, CreatedMixin, Base):
     materials: Mapped[dict[str, Any]] = mapped_column(SealedJson("web_drafts.materials"),
                                                        default=dict)
     case_number: Mapped[str | None] = mapped_column(String(32))
+    # Set instead when the item is handled at another node: the draft went there (全程网办).
+    forwarded_case_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def submitted(self) -> bool:
+        """Did the draft become a case, here or at the handling node?"""
+        return self.case_number is not None or self.forwarded_case_id is not None

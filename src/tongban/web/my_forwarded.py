@@ -124,6 +124,7 @@ def _page(request: Request, db: Session, forwarded_id: uuid.UUID, *, status: int
         "withdrawable": answerable and fc.withdrawal_sent_at is None
         and fc.state not in modes.DECIDED and fc.state not in modes.CLOSED,
         "refusal": _last_refusal(fc), "reason": reason,
+        "submitted": request.query_params.get("submitted") == "1",
         "max_upload_bytes": request.app.state.settings.max_upload_bytes,
         "error": error, "error_lines": case_view.error_lines(error) if error else []},
         status=status)

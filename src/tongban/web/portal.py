@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tongban.catalog import service as catalog
 from tongban.errors import InvalidInput
 from tongban.web import catalog_view
+from tongban.web.elsewhere import handled_elsewhere
 from tongban.web.render import WebRoute, page, web_db
 from tongban.web.routes import web_context
 
@@ -84,8 +85,10 @@ def guide(request: Request, implementation_code: str,
     """The 办事指南 of one implementation, with the 在线申请 button."""
     guide_page = catalog.guide(db_session=db, implementation_code=implementation_code)
     online = bool({"online", "mobile"} & set(guide_page.guide.handling_forms))
+    elsewhere = handled_elsewhere(db_session=db, settings=request.app.state.settings,
+                                  guide_page=guide_page)
     return page(request, "portal/guide.html", {
-        "g": guide_page, "guide": guide_page.guide, "online": online,
+        "g": guide_page, "guide": guide_page.guide, "online": online, "elsewhere": elsewhere,
         "HANDLING_FORMS": HANDLING_FORMS, "CROSS_REGION_MODES": CROSS_REGION_MODES,
         "MATERIAL_FORMS": MATERIAL_FORMS, "APPLICANT_TYPES": APPLICANT_TYPES,
         "ONLINE_DEPTH": ONLINE_DEPTH, "NO_SUBMIT_SOURCES": NO_SUBMIT_SOURCES,

@@ -28,7 +28,8 @@ def open_draft(*, db_session: Session, actor: Actor, implementation_code: str,
     account_id = _require_account(actor)
     stmt = select(Draft).where(Draft.account_id == account_id,
                                Draft.implementation_code == implementation_code)
-    stmt = stmt.where(Draft.key == key) if key else stmt.where(Draft.case_number.is_(None))
+    stmt = stmt.where(Draft.key == key) if key else stmt.where(
+        Draft.case_number.is_(None), Draft.forwarded_case_id.is_(None))
     draft = db_session.scalars(stmt.order_by(Draft.updated_at.desc()).limit(1)).first()
     if draft is not None:
         return draft
@@ -55,7 +56,7 @@ def save_form(*, db_session: Session, key: str, form: dict[str, str],
     """Keep what was typed. Without a session (it expired mid-form) the unguessable
     draft key alone authorises saving, so the applicant logs in again and loses nothing."""
     draft = get_draft(db_session=db_session, key=key, actor=actor)
-    if draft.case_number is not None:
+    if draft.submitted:
         raise Conflict("该申请已提交 / this application was already submitted",
                        details={"case_number": draft.case_number})
     draft.form = dict(form)
@@ -66,7 +67,7 @@ def save_form(*, db_session: Session, key: str, form: dict[str, str],
 def attach_material(*, db_session: Session, draft: Draft, code: str,
                     stored: dict[str, Any]) -> Draft:
     """Remember an uploaded material (already in the blob store) on the draft."""
-    if draft.case_number is not None:
+    if draft.submitted:
         raise Conflict("该申请已提交 / this application was already submitted")
     materials = dict(draft.materials or {})
     materials[code] = stored
@@ -77,7 +78,7 @@ def attach_material(*, db_session: Session, draft: Draft, code: str,
 
 def detach_material(*, db_session: Session, draft: Draft, code: str) -> Draft:
     """Take a material off the draft (a declined fetch, before the upload replaces it)."""
-    if draft.case_number is not None:
+    if draft.submitted:
         raise Conflict("该申请已提交 / this application was already submitted")
     draft.materials = {k: v for k, v in (draft.materials or {}).items() if k != code}
     draft.updated_at = utcnow()
@@ -87,5 +88,14 @@ def detach_material(*, db_session: Session, draft: Draft, code: str) -> Draft:
 def mark_submitted(*, db_session: Session, draft: Draft, case_number: str) -> Draft:
     """The draft became a case; it stays as the record of the idempotency key."""
     draft.case_number = case_number
+    draft.updated_at = utcnow()
+    return draft
+
+
+def mark_forwarded(*, db_session: Session, draft: Draft, forwarded_case_id: uuid.UUID
+                   ) -> Draft:
+    """The draft went to the node that handles the item (全程网办); it stays as the
+    record of the idempotency key."""
+    draft.forwarded_case_id = forwarded_case_id
     draft.updated_at = utcnow()
     return draft
