@@ -1,16 +1,21 @@
 """全程网办 from the portal: an applicant at their home node (四川) applies online for an
 item the federation registry says Shanghai handles; the draft goes there (one forwarded
 case however often submit is pressed) and the application's page at home follows it. An
-item Shanghai handles only at a window is refused on every apply page, nothing written."""
+item Shanghai handles only at a window is refused on every apply page, nothing written;
+`tongban federation apply` files the same from the CLI."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
+import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from tests.federation.harness import Federation, Node
 from tests.federation.test_federation_modes import (
@@ -22,8 +27,13 @@ from tests.federation.test_federation_modes import (
     handling_case,
     view,
 )
-from tests.federation.test_federation_supply_at_home import _signed_in
+from tests.federation.test_federation_supply_at_home import (  # noqa: F401  (fixture)
+    _main,
+    _signed_in,
+    at_home,
+)
 from tests.web.browser import BrowserClient
+from tongban import cli
 from tongban.cases.models import Case, CaseMaterial
 from tongban.federation.models import ForwardedCase
 from tongban.outbox.models import OutboxMessage
@@ -173,4 +183,46 @@ def test_an_item_shanghai_handles_only_at_a_window_is_refused_and_nothing_writte
     assert _writes(fed.sc) == before
     with fed.sc.read() as s:
         assert web.get_draft(db_session=s, key=key).form == {}  # what was posted is not kept
+
+
+def test_the_cli_files_fully_online_and_refuses_in_one_line(
+        fed: Federation, at_home: Node, tmp_path: Path,  # noqa: F811
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code = code_of(at_home, GJJ_SH)
+    user = at_home.usernames["zhangwei"]
+    form_file = tmp_path / "form.json"
+    form_file.write_text(json.dumps(form("zhangwei", GJJ_SH), ensure_ascii=False),
+                         encoding="utf-8")
+    scan = tmp_path / "申请表.pdf"
+    scan.write_bytes(PDF)
+    before = at_home.count(ForwardedCase)
+    bad_form = tmp_path / "list.json"
+    bad_form.write_text("[1]", encoding="utf-8")
+    for args, says in (
+            ([code_of(at_home, HUKOU_IN_SH), "--form", str(form_file)],
+             "does not offer this cross-region mode"),
+            (["5101", "--form", str(form_file)], "implementation_code"),
+            ([code, "--form", str(tmp_path / "missing.json")], "cannot read"),
+            ([code, "--form", str(bad_form)], "JSON object"),
+            ([code, "--form", str(form_file), "--material", "application_form"], "CODE=PATH"),
+            ([code, "--form", str(form_file), "--as", "nobody"], "no account")):
+        exit_code, err = _main(capsys, monkeypatch, "apply", *args,
+                               *([] if "--as" in args else ["--as", user]))
+        assert exit_code == 1 and says in err, (args, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert at_home.count(ForwardedCase) == before
+
+    argv = ["federation", "apply", code, "--form", str(form_file), "--material",
+            f"application_form={scan}", "--as", user]
+    result = CliRunner().invoke(cli.app, argv, catch_exceptions=False)
+    assert result.exit_code == 0 and "forwarded to 310000" in result.output, result.output
+    fc_id = str(uuid.UUID(result.output.split(":")[0].strip()))
+    fed.pump()
+    number = view(fed.sc, fc_id, "zhangwei")["remote_case_number"]
+    case = handling_case(fed.sh, number)
+    assert case.form_data["bank_account"] == "6222020200112233445"
+    again = CliRunner().invoke(cli.app, [*argv, "--key", "cli-once"], catch_exceptions=False)
+    twice = CliRunner().invoke(cli.app, [*argv, "--key", "cli-once"], catch_exceptions=False)
+    assert again.output.split(":")[0] == twice.output.split(":")[0]  # one case per key
+    assert at_home.count(ForwardedCase) == before + 2
 

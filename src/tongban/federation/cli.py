@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -410,6 +411,37 @@ def withdraw(case: str = typer.Argument(..., help="The forwarded case's id."),
                                    data=WithdrawIn(reason=reason.strip()[:2000]))
     console.print(f"{out.id}: 撤回申请已发送 / withdrawal sent to {out.handling_region}; "
                   f"waiting for the handling region", highlight=False)
+
+
+@app.command("apply")
+def apply(code: str = typer.Argument(..., help="The implementation code (实施编码) another "
+                                     "node handles."),
+          form: Path = typer.Option(..., "--form", help="The application form: a JSON "
+                                    "object of the item's form fields."),
+          material: list[str] = typer.Option([], "--material", help="CODE=PATH of a "
+                                             "material's file; once per material."),
+          key: str | None = typer.Option(None, "--key", help="An idempotency key: the same "
+                                         "key again answers with the same application."),
+          as_user: str = typer.Option(..., "--as", help="The applicant (or an agent, for "
+                                      "themself).")) -> None:
+    """全程网办 from here: apply for an item the federation registry says another node
+    handles; the form and files go there, and `cases` lists the application."""
+    from tongban.federation import modes
+    from tongban.federation.schemas import ForwardIn
+
+    try:
+        data = ForwardIn(implementation_code=code, mode="fully_online",
+                         form_data=_read_json(form), materials=_material_files(material),
+                         idempotency_key=key)
+    except ValidationError as exc:
+        raise InvalidInput("申请无效 / invalid application: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    with _session() as session:
+        out = modes.forward(db_session=session, settings=get_settings(),
+                            actor=_acting(session, as_user), data=data)
+    console.print(f"{out.id}: 已提交,转至办理地 / forwarded to {out.handling_region} "
+                  f"({len(data.materials)} file(s)); follow it with `tongban federation cases`",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("up")
