@@ -150,6 +150,33 @@ def test_two_presses_at_once_make_one_forwarded_case(fed: Federation) -> None:
     assert sorted(w.split("?")[0] for w in where) == [f"303 /my/forwarded/{found[0].id}"] * 2
 
 
+def test_an_agent_files_it_on_the_portal_for_the_principal_they_act_for(
+        fed: Federation) -> None:
+    from tests.federation.test_federation_agent_forwarded import _agent
+
+    agent, authorisation_id = _agent(fed)
+    code = code_of(fed.sc, GJJ_SH)
+    client = _signed_in(fed.sc, agent)
+    client.get("/agent/principals")
+    chosen = client.post("/agent/act-for", data={"authorisation_id": str(authorisation_id),
+                                                 "next": f"/apply/{code}"},
+                         follow_redirects=False)
+    assert chosen.status_code == 303, chosen.text
+    key = _draft_key(client, code)
+    _fill(client, code, key)
+    review = client.get(f"/apply/{code}/review", params={"draft": key}).text
+    assert 'id="apply-for"' in review and "张伟" in review
+    sent = client.post(f"/apply/{code}/submit", data={"draft": key}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/my/forwarded/")
+    [fc] = _forwarded_with_key(fed.sc, key)
+    assert fc.applicant_person_id == fed.sc.people["zhangwei"]
+    assert fc.agent_authorisation_id == authorisation_id
+    assert fc.received_by_account_id == fed.sc.actors[agent].account_id
+    fed.pump()
+    number = view(fed.sc, str(fc.id), "zhangwei")["remote_case_number"]  # the principal's
+    assert handling_case(fed.sh, number).form_data["applicant_name"] == "张伟"
+
+
 def _writes(node: Node) -> tuple[int, ...]:
     return (node.count(Draft), node.count(ForwardedCase), node.count(Case),
             node.count(OutboxMessage))
