@@ -1,7 +1,8 @@
-"""全程网办 at home in a real browser, on two nodes: 张伟 signs in at his home node
-(四川), finds the application Shanghai handles in 我的办件, reads Shanghai's 补正 notice,
-uploads the file it asks for, and sees it sent; once the nodes have exchanged envelopes
-Shanghai's clock runs again and the page shows the case accepted.
+"""全程网办 at home in a real browser, on two nodes: 张伟 applies on his home node's (四川)
+portal for an item Shanghai handles and lands on its page there; he finds the application
+Shanghai handles in 我的办件, reads Shanghai's 补正 notice, uploads the file it asks for,
+and sees it sent; once the nodes have exchanged envelopes Shanghai's clock runs again and
+the page shows the case accepted.
 
 The home node's own app (the harness's, federated with Shanghai's by the in-process
 router) is served by uvicorn in a thread, so the browser and the federation share it;
@@ -23,7 +24,14 @@ from playwright.sync_api import Page, expect
 
 from tests.federation.conftest import fed  # noqa: F401  (the three-node federation)
 from tests.federation.harness import PASSWORD, Federation
-from tests.federation.test_federation_modes import handling_case
+from tests.federation.test_federation_modes import (
+    GJJ_SH,
+    PDF,
+    code_of,
+    form,
+    handling_case,
+    view,
+)
 from tests.federation.test_federation_supplements import SCAN
 from tests.federation.test_federation_supply_at_home import _asked_after_acceptance
 
@@ -132,3 +140,44 @@ def test_an_agent_answers_for_the_principal_in_the_browser(
     _off_loop(fed.pump)
     case = _off_loop(lambda: handling_case(fed.sh, number))
     assert case.state == "submitted" and case.form_data["phone"] == "13900000007"
+
+
+def test_the_applicant_applies_for_shanghais_item_on_the_home_portal(
+        fed: Federation, home_url: str, page: Page, shots: Path) -> None:  # noqa: F811
+    """The guide says Shanghai's node handles it (全程网办); the usual three steps; submit
+    lands on the application's page at home, and Shanghai opens the case."""
+    code = _off_loop(lambda: code_of(fed.sc, GJJ_SH))
+    page.goto(f"{home_url}/login?next=/guide/{code}")
+    page.get_by_label("用户名").fill(fed.sc.usernames["zhangwei"])
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+    page.goto(f"{home_url}/guide/{code}")
+    expect(page.locator("#handled-elsewhere")).to_contain_text("上海市节点办理（全程网办）")
+    page.get_by_role("link", name="在线申请").click()
+    expect(page.locator("#handled-elsewhere")).to_be_visible()
+    for name, value in form("zhangwei", GJJ_SH).items():
+        field = page.locator(f'form [name="{name}"]')
+        if field.is_editable() and not field.input_value():
+            field.fill(value)
+    page.get_by_role("button", name="下一步").click()
+    upload = page.locator("form[action$='/materials/application_form']")
+    upload.locator("input[type=file]").set_input_files(
+        files=[{"name": "申请表.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    upload.get_by_role("button", name="上传").click()
+    expect(page.get_by_text("已上传 — 申请表.pdf")).to_be_visible()
+    expect(page.locator('[data-shared-material="gjj_info"]')).to_have_count(0)
+    page.get_by_role("link", name="下一步").click()
+    expect(page.locator("#handled-elsewhere")).to_contain_text("我的办件")
+    page.screenshot(path=str(shots / "apply-fully-online-review.png"), full_page=True)
+    page.get_by_role("button", name="提交申请").click()
+    expect(page.locator("#submitted")).to_contain_text("申请已提交")
+    assert "/my/forwarded/" in page.url
+    fc_id = page.url.split("/my/forwarded/")[1].split("?")[0]
+
+    _off_loop(fed.pump)
+    number = _off_loop(lambda: view(fed.sc, fc_id, "zhangwei")["remote_case_number"])
+    case = _off_loop(lambda: handling_case(fed.sh, number))
+    assert case.form_data["from_region"] == "510104" and case.channel == "online"
+    page.reload()
+    expect(page.locator("#forwarded")).to_contain_text(number)
