@@ -18,8 +18,11 @@ connections on loopback, each run after 3 s of the same load that is not counted
   reviewer, in a loop.
 It also prints the SQL statements and commits of each lifecycle request, counted in
 process on every engine (the same app and database): what one request costs the
-database, whatever the machine's load. `--profile` records the API processes of the last
-lifecycle run with py-spy (speedscope format).
+database, whatever the machine's load, and the CPU time the API processes and their
+PostgreSQL backends spent per lifecycle (from /proc: on a shared machine the cost that
+matters, where wall time depends on what else runs). `--profile` records the API
+processes of the last lifecycle run with py-spy (speedscope format), sampling only the
+thread that holds the GIL: where Python spends CPU, not where it waits.
 Goals (issues 3 and 10): p99 < 100 ms for list and detail; >= 300 lifecycles/s on 2
 cores. The machine is shared: compare runs of two versions back to back (e.g. main's
 `src` on PYTHONPATH, then this one), not absolute numbers. `EXPLAIN ANALYZE` of the list
@@ -40,6 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -372,9 +376,11 @@ WARMUP_SECONDS = 3
 
 def wrk(url: str, *, token: str | None, duration: int, connections: int = 16,
         threads: int = 4, script: Path | None = None,
-        env: dict[str, str] | None = None) -> dict[str, Any]:
+        env: dict[str, str] | None = None,
+        on_measure: Callable[[], None] | None = None) -> dict[str, Any]:
     """One measured wrk run, after WARMUP_SECONDS of the same load that are not counted
-    (the servers' pooled connections opened, their statements prepared: steady state)."""
+    (the servers' pooled connections opened, their statements prepared: steady state);
+    `on_measure` is called between the two (to start counting CPU time)."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "--timeout", "10s"]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
@@ -383,6 +389,8 @@ def wrk(url: str, *, token: str | None, duration: int, connections: int = 16,
     run_env = {**os.environ, **(env or {})}
     subprocess.run([*cmd, f"-d{WARMUP_SECONDS}s", url], capture_output=True, check=True,
                    env=run_env)
+    if on_measure is not None:
+        on_measure()
     out = subprocess.run([*cmd, f"-d{duration}s", url], capture_output=True, text=True,
                          check=True, env=run_env).stdout
     return {"raw": out, "p50": _pct(out, "50%"), "p99": _pct(out, "99%"),
@@ -481,20 +489,90 @@ def _py_spy() -> str | None:
     return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process in `pids` (from /proc)."""
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process under it (uvicorn's workers)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo.extend(parents.get(out[-1], []))
+    return out
+
+
+def _backends(url: str) -> list[int]:
+    """The PostgreSQL backends connected to the bench database (the API's pools)."""
+    engine = create_engine(url)
+    with engine.connect() as c:
+        pids = c.scalars(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()")).all()
+    engine.dispose()
+    return list(pids)
+
+
+class CpuMeter:
+    """CPU seconds the API processes and their PostgreSQL backends spend while measured:
+    on a shared machine, the cost of a lifecycle whatever the others run (wall time is
+    not). Backends opened after the start are counted whole."""
+
+    def __init__(self, url: str, api_pid: int) -> None:
+        self.url, self.api_pid = url, api_pid
+        self.api: dict[int, float] = {}
+        self.db: dict[int, float] = {}
+        self.load = 0.0
+
+    def start(self) -> None:
+        self.load = os.getloadavg()[0]
+        self.api = _cpu_seconds(_descendants(self.api_pid))
+        self.db = _cpu_seconds(_backends(self.url))
+
+    def stop(self) -> tuple[float, float]:
+        """(API, database) CPU seconds since start."""
+        api = _cpu_seconds(_descendants(self.api_pid))
+        db = _cpu_seconds(_backends(self.url))
+        return (sum(v - self.api.get(k, 0.0) for k, v in api.items()),
+                sum(v - self.db.get(k, 0.0) for k, v in db.items()))
+
+
 def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
                   life_env: dict[str, str], profile: Path | None) -> dict[str, Any]:
-    """Lifecycles per second with `processes` API processes (py-spy on them if asked)."""
+    """Lifecycles per second with `processes` API processes (py-spy on them if asked), and
+    the CPU time they and the database spent per lifecycle."""
     proc = serve(url, tmp / "var", port, processes)
+    meter = CpuMeter(url, proc.pid)
     spy = None
     try:
         if profile is not None:
             spy = subprocess.Popen(
                 [_py_spy() or "py-spy", "record", "--pid", str(proc.pid), "--subprocesses",
-                 "--nonblocking", "-d", str(duration + WARMUP_SECONDS), "-f", "speedscope",
+                 "--nonblocking", "--gil", "-d", str(duration + WARMUP_SECONDS), "-f", "speedscope",
                  "-o", str(profile)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         life = wrk(f"http://127.0.0.1:{port}/", token=None, duration=duration, threads=16,
-                   script=tmp / "lifecycle.lua", env=life_env)
+                   script=tmp / "lifecycle.lua", env=life_env, on_measure=meter.start)
+        life["cpu_api"], life["cpu_db"] = meter.stop()
+        life["load"] = meter.load
     finally:
         if spy is not None:
             spy.wait(timeout=60)
@@ -504,6 +582,9 @@ def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
     assert m is not None, life["raw"]
     life.update(lifecycles=int(m.group(1)), failed=int(m.group(2)), seconds=float(m.group(3)))
     life["rate"] = life["lifecycles"] / life["seconds"]
+    done = max(life["lifecycles"], 1)
+    life["ms_api"], life["ms_db"] = (1000 * life["cpu_api"] / done,
+                                     1000 * life["cpu_db"] / done)
     return life
 
 
@@ -619,7 +700,12 @@ def main() -> None:
     for n, life in lives.items():
         print(f"lifecycle (apply, accept, approve), {n} API process(es): "
               f"{life['lifecycles']} cases in {life['seconds']:.1f} s, {life['failed']} "
-              f"failed steps, p50 {life['p50']:.1f} ms, p99 {life['p99']:.1f} ms per request")
+              f"failed steps, p50 {life['p50']:.1f} ms, p99 {life['p99']:.1f} ms per request; "
+              f"load average {life['load']:.1f} at its start")
+        print(f"  CPU per lifecycle: API processes {life['ms_api']:.1f} ms, PostgreSQL "
+              f"backends {life['ms_db']:.1f} ms (on {os.cpu_count()} CPUs these alone allow "
+              f"{1000 * (os.cpu_count() or 1) / (life['ms_api'] + life['ms_db']):.0f} "
+              "cases/s)")
         print(_ratio_line("  cases/s", life["rate"], LIFECYCLE_GOAL, False, "/s"))
     if len(processes) > 1:
         lo, hi = min(processes), max(processes)
