@@ -8,6 +8,7 @@ nothing reads back was pure cost). It still commits, or not, with its cause.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,13 +53,43 @@ def pending(
     return list(db_session.scalars(_pending(topic, limit, now or utcnow())))
 
 
+@dataclass
+class ClaimCursor:
+    """Where a worker's next claim of a topic starts: just past the last message it
+    claimed. The rows it (and the others) delivered before stay in the pending index as
+    dead entries until VACUUM, so a claim from the start of the topic walks every message
+    drained so far: a worker draining a backlog alone slowed as the backlog grew (a claim
+    at 30k read ~600 index pages to find its 100 rows). A claim from the cursor reads only
+    its own batch; once the tail runs short it takes the rest from the start (rows below
+    the cursor: skipped while another worker held them, or due again after a failure) and
+    starts over there."""
+
+    after: int = 0
+
+
 def claim_pending(
-    *, db_session: Session, topic: str, limit: int = 100, now: datetime | None = None
+    *, db_session: Session, topic: str, limit: int = 100, now: datetime | None = None,
+    cursor: ClaimCursor | None = None,
 ) -> list[OutboxMessage]:
     """A batch of due messages of a topic that this transaction holds: workers running
     the same shared job at once each get a different batch (FOR UPDATE SKIP LOCKED), and
-    a worker that dies releases its batch with its connection."""
-    return list(db_session.scalars(claim(_pending(topic, limit, now or utcnow()))))
+    a worker that dies releases its batch with its connection. A worker that claims in a
+    loop passes its `cursor` (see ClaimCursor): the same messages, without re-walking
+    what it drained."""
+    stmt = _pending(topic, limit, now or utcnow())
+    if cursor is None:
+        return list(db_session.scalars(claim(stmt)))
+    tail: list[OutboxMessage] = []
+    if cursor.after:
+        tail = list(db_session.scalars(claim(stmt.where(OutboxMessage.seq > cursor.after))))
+        if len(tail) == limit:
+            cursor.after = tail[-1].seq
+            return tail
+        # The tail ran short: the rest of the batch from the start, below the cursor.
+        stmt = stmt.where(OutboxMessage.seq <= cursor.after).limit(limit - len(tail))
+    head = list(db_session.scalars(claim(stmt)))
+    cursor.after = head[-1].seq if head and len(head) + len(tail) == limit else 0
+    return head + tail
 
 
 def _pending(topic: str, limit: int, now: datetime) -> Select[OutboxMessage]:
