@@ -60,6 +60,16 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def committed_json(db: Session, body: bytes | str, status_code: int = 200) -> Response:
+    """Commit the request's transaction here, in the handler's worker thread, then answer
+    with `body` (encoded by the route): get_db would commit it after the handler in one
+    more worker-thread hop, and now finds nothing left to do. A commit that fails raises
+    here, so the caller gets its error (409/503 on contention), never a 2xx. For the
+    write routes that run on every case action."""
+    db.commit()
+    return json_response(body, status_code)
+
+
 def json_response(body: bytes | str, status_code: int = 200) -> Response:
     """A JSON body the route has already encoded. FastAPI returns it as is: a sync route
     that returns a model instead has it validated again in one more worker-thread hop

@@ -11,7 +11,7 @@ from pydantic_core import to_json
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from tongban.api_deps import DB_SESSION, get_settings_dep, json_response
+from tongban.api_deps import DB_SESSION, committed_json, get_settings_dep, json_response
 from tongban.cases import clock, masking, queries, service
 from tongban.cases.models import Case, WarningLevel
 from tongban.cases.schemas import (
@@ -122,7 +122,7 @@ def submit(
         idempotency_key=body.idempotency_key or idempotency_key,
     )
     out = detail_out(service.detail_of(db_session=db, actor=actor, case=case))
-    return json_response(out.model_dump_json(), status.HTTP_201_CREATED)
+    return committed_json(db, out.model_dump_json(), status.HTTP_201_CREATED)
 
 
 @router.get("/cases", response_model=CasePage)
@@ -183,7 +183,7 @@ def act(
                        action=action, reason=body.reason, data=body.data,
                        expected_version=body.expected_version)
     out = detail_out(service.detail_of(db_session=db, actor=actor, case=case))
-    return json_response(out.model_dump_json())
+    return committed_json(db, out.model_dump_json())
 
 
 @router.post("/cases/{number}/materials", response_model=MaterialOut,
