@@ -704,10 +704,14 @@ def held_valid_licence(*, db_session: Session, holder_person_id: uuid.UUID | Non
                                     "type": type_code_or_name, "day": on})
 
 
+# Read on every decision (the applicant is told of what it issued): built once.
+_ISSUED_FOR_CASE = (select(Licence).where(Licence.case_id == bindparam("case_id"))
+                    .order_by(Licence.issued_at, Licence.id))
+
+
 def issued_for_case(*, db_session: Session, case_id: uuid.UUID) -> list[Licence]:
     """The licences issued on a case's decision, oldest first."""
-    return list(db_session.scalars(select(Licence).where(Licence.case_id == case_id)
-                                   .order_by(Licence.issued_at, Licence.id)))
+    return list(db_session.scalars(_ISSUED_FOR_CASE, {"case_id": case_id}))
 
 
 def history(*, db_session: Session, licence_id: uuid.UUID) -> list[LicenceStatusChange]:
