@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tongban.cases.models import CaseMaterial
@@ -160,3 +161,23 @@ def test_a_held_licence_is_judged_on_the_day_of_the_application(world: World) ->
     assert [(m.material_code, m.source) for m in attached] == [("RESIDENCE", "licence")]
     later = w.submit(code=code, when=at(2026, 9, 23), form=dict(GOOD_FORM))
     assert w.db.scalars(select(CaseMaterial).where(CaseMaterial.case_id == later.id)).all() == []
+
+
+def test_the_application_answers_with_the_case_as_it_reads_back(
+    client: TestClient, world: World
+) -> None:
+    """The response to an application is built from what submit wrote (its first event,
+    the e-licence it attached), not read back: it is exactly what a read returns."""
+    w = world
+    code = _endorsement(w)
+    _hold_residence_permit(w)
+    w.db.commit()
+    headers = w.token("applicant")
+    resp = client.post("/api/v1/cases", headers=headers, json={
+        "implementation_code": code, "form_data": GOOD_FORM, "channel": "window"})
+    assert resp.status_code == 201, resp.text
+    applied = resp.json()
+    assert [m["source"] for m in applied["materials"]] == ["licence"]
+    assert [e["action"] for e in applied["events"]] == ["submit"]
+    read = client.get(f"/api/v1/cases/{applied['number']}", headers=headers)
+    assert read.status_code == 200 and read.json() == applied

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.cases.models import Case, CaseEvent, CaseMaterial
+from tongban.cases.rules import forget_materials
 from tongban.config import Settings
 from tongban.errors import NotFound
 from tongban.identity.actor import Actor
@@ -62,6 +63,8 @@ def attach_held_licences(
         )
         db_session.add(row)
         attached.append(row)
+    if attached:
+        forget_materials(db_session, case.id)
     return attached
 
 

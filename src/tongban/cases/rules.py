@@ -74,14 +74,46 @@ class _Ctx:
         return clock.local_date(self.now)
 
 
-_CURRENT_MATERIALS = select(CaseMaterial).where(CaseMaterial.case_id == bindparam("case_id"),
-                                                CaseMaterial.superseded_by.is_(None))
+_CASE_MATERIALS = (select(CaseMaterial).where(CaseMaterial.case_id == bindparam("case_id"))
+                   .order_by(CaseMaterial.supplied_at))
 _OPEN_PAUSE = select(Pause).where(Pause.case_id == bindparam("case_id"),
                                   Pause.ended_at.is_(None))
 
 
+# A case's materials as read in this transaction: an action's guard reads them and the
+# detail that answers the action shows them, from one read. Whatever attaches or
+# supersedes a material forgets them (forget_materials); a new transaction reads afresh.
+_MATERIALS_READ = "tongban.cases.materials_read"
+
+
+def case_materials(db_session: Session, case_id: uuid.UUID) -> list[CaseMaterial]:
+    """Every material of a case, superseded ones too, oldest first (read once per
+    transaction; callers must not change the list)."""
+    memo: tuple[Any, dict[uuid.UUID, list[CaseMaterial]]] | None = db_session.info.get(
+        _MATERIALS_READ)
+    tx = db_session.get_transaction()
+    if memo is not None and tx is not None and memo[0] is tx and case_id in memo[1]:
+        found: list[CaseMaterial] = memo[1][case_id]
+        return found
+    found = list(db_session.scalars(_CASE_MATERIALS, {"case_id": case_id}))
+    tx = db_session.get_transaction()
+    if memo is None or memo[0] is not tx:
+        memo = (tx, {})
+        db_session.info[_MATERIALS_READ] = memo
+    memo[1][case_id] = found
+    return found
+
+
+def forget_materials(db_session: Session, case_id: uuid.UUID) -> None:
+    """A material of the case was attached or superseded: the next read goes to the
+    database."""
+    memo = db_session.info.get(_MATERIALS_READ)
+    if memo is not None:
+        memo[1].pop(case_id, None)
+
+
 def _current_materials(db_session: Session, case_id: uuid.UUID) -> list[CaseMaterial]:
-    return list(db_session.scalars(_CURRENT_MATERIALS, {"case_id": case_id}))
+    return [m for m in case_materials(db_session, case_id) if m.superseded_by is None]
 
 
 def _guide_materials(guide: dict[str, Any]) -> dict[str, dict[str, Any]]:

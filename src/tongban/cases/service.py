@@ -64,6 +64,8 @@ from tongban.cases.rules import (
     _current_materials,
     _decide,
     _guide_materials,
+    case_materials,
+    forget_materials,
 )
 from tongban.cases.schemas import ApplicantIn, payload_model
 from tongban.cases.workflow import (
@@ -378,16 +380,18 @@ def submit(
     guard = db_session.begin_nested() if idempotency_key is not None else nullcontext()
     try:
         with guard:
-            case = open_case(db_session=db_session, actor=actor, target=target_of(version),
-                             party=party, form_data=form_data, channel=channel, now=now,
-                             idempotency_key=idempotency_key)
-            licensing.attach_held_licences(db_session=db_session, case=case,
-                                           guide=version.guide, now=now)
+            case, event = _open_case(
+                db_session=db_session, actor=actor, target=target_of(version), party=party,
+                form_data=form_data, channel=channel, now=now, kind=CaseKind.single,
+                parent_case_id=None, idempotency_key=idempotency_key, state=None)
+            attached = licensing.attach_held_licences(db_session=db_session, case=case,
+                                                      guide=version.guide, now=now)
     except IntegrityError:
         found = _existing(db_session, actor, idempotency_key)
         if found is None:
             raise
         return _replay(found, version.id)
+    _remember_history(db_session, case, [event], attached)
     return case
 
 
@@ -429,6 +433,18 @@ def open_case(
     submit() uses it for single cases; a bundle (一件事) uses it for the bundle case and,
     with kind="task" and parent_case_id, for each department's task case.
     """
+    return _open_case(db_session=db_session, actor=actor, target=target, party=party,
+                      form_data=form_data, channel=channel, now=now, kind=kind,
+                      parent_case_id=parent_case_id, idempotency_key=idempotency_key,
+                      state=state)[0]
+
+
+def _open_case(
+    *, db_session: Session, actor: Actor, target: Target, party: Party,
+    form_data: dict[str, Any], channel: str, now: datetime, kind: str,
+    parent_case_id: uuid.UUID | None, idempotency_key: str | None, state: str | None,
+) -> tuple[Case, CaseEvent]:
+    """open_case(), also returning the case's first event."""
     number = next_number(db_session=db_session, region_code=target.region_code,
                          day=clock.local_date(now))
     case = Case(
@@ -460,7 +476,7 @@ def open_case(
                    "kind": kind})
     # Receipt starts the Art. 32 clock and the case's record: logged like any transition.
     _ledger(db_session, "case.submit", _ledger_payload(case, event))
-    return case
+    return case, event
 
 
 def _submit_role(actor: Actor) -> str:
@@ -728,6 +744,7 @@ def attach_material(
         raise Conflict("该材料已关联电子证照,免于提交 / an e-licence already supplies this "
                        "material", code="licence_attached",
                        details={"material_code": material_code})
+    _forget_history(db_session, case.id)
     blob = (store or blob_store(settings)).put(data)
     material = CaseMaterial(
         id=new_id(), case_id=case.id, material_code=material_code, name=spec["name"],
@@ -739,6 +756,7 @@ def attach_material(
     for old in older:
         old.superseded_by = material.id
     db_session.flush()
+    forget_materials(db_session, case.id)
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="case.material_attached", entity="case", entity_id=case.number,
           details={"material_code": material_code, "sha256": blob.sha256, "size": blob.size})
@@ -765,6 +783,7 @@ def attach_fetched(
                            details=[{"field": "material_code", "message": material_code}])
     older = [m for m in _current_materials(db_session, case.id)
              if m.material_code == material_code]
+    _forget_history(db_session, case.id)
     material = CaseMaterial(id=new_id(), case_id=case.id, material_code=material_code,
                             name=spec["name"], source="shared_data", reference=reference,
                             supplied_at=now, supplied_by=actor.account_id)
@@ -773,6 +792,7 @@ def attach_fetched(
     for old in older:
         old.superseded_by = material.id
     db_session.flush()
+    forget_materials(db_session, case.id)
     audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
           action="case.material_fetched", entity="case", entity_id=case.number,
           details={"material_code": material_code, "reference": reference})
@@ -868,13 +888,44 @@ _EVENTS_AND_SIDE_PRESENT = select(CaseEvent, *(
         CaseEvent.case_id == bindparam("case_id")).order_by(CaseEvent.seq)
 
 
+# A case submit() has just opened in this session: its whole history is what it wrote
+# (one event, the e-licences it attached), so the response after it need not read that
+# back. Kept with the event count it was true at; anything that adds an event or a
+# material to the case (act, record_fact, attach_*) changes the count or forgets it.
+_JUST_OPENED = "tongban.cases.just_opened"
+
+
+@dataclass(frozen=True)
+class _Opened:
+    last_event_seq: int
+    events: list[CaseEvent]
+    materials: list[CaseMaterial]
+
+
+def _remember_history(db_session: Session, case: Case, events: list[CaseEvent],
+                      materials: list[CaseMaterial]) -> None:
+    db_session.info.setdefault(_JUST_OPENED, {})[case.id] = _Opened(
+        case.last_event_seq, events, materials)
+
+
+def _forget_history(db_session: Session, case_id: uuid.UUID) -> None:
+    db_session.info.get(_JUST_OPENED, {}).pop(case_id, None)
+
+
 def _history(db_session: Session, case_id: uuid.UUID) -> tuple[list[CaseEvent], list[list[Any]]]:
     """A case's events, and each side table's rows of it: a case without pauses or
-    payments costs no query for them."""
+    payments costs no query for them; a case submit() just opened, none at all."""
+    opened = db_session.info.get(_JUST_OPENED, {}).pop(case_id, None)
+    case = db_session.get(Case, case_id) if opened is not None else None
+    if opened is not None and case is not None and case.last_event_seq == opened.last_event_seq:
+        db_session.flush()  # the attached materials are written (and have their ids)
+        return list(opened.events), [sorted(opened.materials, key=lambda m: m.supplied_at),
+                                     *([] for _ in _SIDE_RECORDS[1:])]
     rows = db_session.execute(_EVENTS_AND_SIDE_PRESENT, {"case_id": case_id}).all()
     flags = rows[0][1:] if rows else (True,) * len(_SIDE_RECORDS)
     return [row[0] for row in rows], [
-        _rows(db_session, model, case_id) if present else []
+        (list(case_materials(db_session, case_id)) if model is CaseMaterial
+         else _rows(db_session, model, case_id)) if present else []
         for (model, _), present in zip(_SIDE_RECORDS, flags, strict=True)]
 
 
