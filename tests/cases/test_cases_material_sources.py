@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tongban import cli
+from tongban.cases import service
 from tongban.errors import Conflict
 
 from .conftest import PDF, World, at
@@ -92,3 +93,27 @@ def test_the_cli_refuses_acceptance_in_one_line_naming_the_material(
     assert result.exit_code != 0
     assert isinstance(result.exception, Conflict)
     assert "社会保险参保缴费信息" in result.exception.message
+
+
+def test_an_acceptance_refused_for_a_missing_material_sees_it_once_uploaded(
+    world: World,
+) -> None:
+    """The guard's read of the materials is kept for the transaction (the answer shows
+    them from it), and forgotten by an upload in that same transaction: the next guard
+    sees the new material, and so does the case's detail."""
+    w = world
+    case = w.submit(when=at(2026, 9, 21))
+    w.upload(case, "ID")
+    w.upload(case, "FORM")
+    with pytest.raises(Conflict) as refused:
+        w.act("clerk", case, "accept", when=at(2026, 9, 22))
+    assert refused.value.details == {"missing": ["PREMISES"]}
+    w.upload(case, "PREMISES")  # the same transaction: nothing committed or rolled back
+    accepted = w.act("clerk", case, "accept", when=at(2026, 9, 22))
+    assert accepted.state == "accepted"
+    detail = service.detail_of(db_session=w.db, actor=w["clerk"], case=accepted)
+    assert sorted(m.material_code for m in detail.materials) == ["FORM", "ID", "PREMISES"]
+    replaced = w.upload(case, "FORM", who="clerk")
+    detail = service.detail_of(db_session=w.db, actor=w["clerk"], case=accepted)
+    assert [m.id for m in detail.materials if m.material_code == "FORM"
+            and m.superseded_by is None] == [replaced.id]
