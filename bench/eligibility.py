@@ -27,23 +27,23 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
-import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
+from sqlalchemy.schema import CreateIndex
 
 from tongban.catalog.models import Region
 from tongban.config import Settings
@@ -58,10 +58,11 @@ from tongban.node.keyring import keyring
 from tongban.sharing import registries
 from tongban.sharing.catalog_data import build_catalog
 from tongban.sharing.demo import owner_departments
+from tongban.sharing.models import Record
 
 PG_URL = os.environ.get("TONGBAN_BENCH_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DB_NAME = "tongban_bench_elig"
+DB_NAME = os.environ.get("TONGBAN_BENCH_ELIG_DB", "tongban_bench_elig")
 PASSWORD = "Bench-Pass-42"
 KEYS = {"data_key": base64.urlsafe_b64encode(b"d" * 32).decode(),
         "index_key": base64.urlsafe_b64encode(b"i" * 32).decode(),
@@ -81,40 +82,56 @@ def fresh_database() -> str:
     return make_url(PG_URL).set(database=DB_NAME).render_as_string(hide_password=False)
 
 
-def _values(rng: random.Random, i: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """(record key, plain values) of one person per dataset."""
-    out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    out["population.household"] = [("", {"name": f"人{i}", "household_region": rng.choice(
-        ["510104", "510107", "320102", "500103"])})]
-    if rng.random() < 0.2:
-        out["population.residence"] = [("", {"residence_region": rng.choice(
-            ["510104", "500103"]), "registered_on": "2024-01-01"})]
-    if rng.random() < 0.01:
-        out["population.death"] = [("", {"died_on": "2026-01-01"})]
-    out["income_tax.annual"] = [(str(y), {"year": y, "annual_income": rng.choice(
-        ["0", "9600", "12960", "25920", "48000", "60000", "126000", "216000"])})
-        for y in (2024, 2025) if rng.random() < 0.8]
-    out["real_estate.property"] = [(f"c{j}", {"use": rng.choice(["住宅", "住宅", "商业"])})
-                                   for j in range(rng.choice([0, 0, 1, 1, 2]))]
-    if rng.random() < 0.3:
-        out["vehicle.registration"] = [("p", {"status": rng.choice(["正常", "注销"])})]
-    if rng.random() < 0.05:
-        out["civil_assistance.recipient"] = [(rng.choice(["最低生活保障", "临时救助"]), {
-            "status": rng.choice(["在保", "停保"])})]
-        kind, values = out["civil_assistance.recipient"][0]
-        values["assistance_type"] = kind
-    if rng.random() < 0.8:
-        out["social_insurance.pension"] = [("", {"status": rng.choice(
-            ["正常参保", "正常参保", "暂停缴费", "终止参保"]), "months_contributed": rng.choice(
-                [0, 6, 12, 120])})]
-    if rng.random() < 0.7:
-        out["social_insurance.medical"] = [("", {"scheme": "城乡居民基本医疗保险",
-                                                 "status": "正常", "insured_region":
-                                                 rng.choice(["510100", "320100"])})]
-    if rng.random() < 0.5:
-        out["housing_fund.deposit"] = [("", {"status": "正常",
-                                             "has_loan": rng.random() < 0.3})]
-    return out
+# Each dataset's records, generated on the server from the person's number i with the
+# draws the rules' thresholds need (the same shares as the registries' demo mix):
+# `u(i, salt)` is a uniform draw in [0, 1), `pick(i, salt, ARRAY[...])` one of a list.
+# {rk:<value>} marks a record key, replaced by its keyed hash (made as the node makes it).
+DRAWS = """
+CREATE FUNCTION pg_temp.u(i int, salt text) RETURNS float8 IMMUTABLE LANGUAGE sql AS
+  $$ SELECT ('x' || substr(md5(i::text || ':' || salt), 1, 8))::bit(32)::bigint
+            / 4294967296.0 $$;
+CREATE FUNCTION pg_temp.pick(i int, salt text, options text[]) RETURNS text IMMUTABLE
+  LANGUAGE sql AS $$ SELECT options[1 + floor(pg_temp.u(i, salt)
+                                               * cardinality(options))::int] $$;
+"""
+RECORDS: dict[str, str] = {
+    "population.household": """SELECT p.i, '', jsonb_build_object('name', '人' || p.i,
+        'household_region', pg_temp.pick(p.i, 'hh', '{510104,510107,320102,500103}'))
+        FROM bench_people p""",
+    "population.residence": """SELECT p.i, '', jsonb_build_object('residence_region',
+        pg_temp.pick(p.i, 'rr', '{510104,500103}'), 'registered_on', '2024-01-01')
+        FROM bench_people p WHERE pg_temp.u(p.i, 'res') < 0.2""",
+    "population.death": """SELECT p.i, '', '{"died_on": "2026-01-01"}'::jsonb
+        FROM bench_people p WHERE pg_temp.u(p.i, 'dead') < 0.01""",
+    "income_tax.annual": """SELECT p.i, CASE y WHEN 2024 THEN '{rk:2024}' ELSE '{rk:2025}'
+        END, jsonb_build_object('year', y, 'annual_income', pg_temp.pick(p.i, 'inc' || y,
+        '{0,9600,12960,25920,48000,60000,126000,216000}'))
+        FROM bench_people p CROSS JOIN (VALUES (2024), (2025)) AS t(y)
+        WHERE pg_temp.u(p.i, 'has' || y) < 0.8""",
+    "real_estate.property": """SELECT p.i, CASE j WHEN 0 THEN '{rk:c0}' ELSE '{rk:c1}' END,
+        jsonb_build_object('use', pg_temp.pick(p.i, 'use' || j, '{住宅,住宅,商业}'))
+        FROM bench_people p CROSS JOIN (VALUES (0), (1)) AS t(j)
+        WHERE j < pg_temp.pick(p.i, 'homes', '{0,0,1,1,2}')::int""",
+    "vehicle.registration": """SELECT p.i, '{rk:p}', jsonb_build_object('status',
+        pg_temp.pick(p.i, 'vs', '{正常,注销}'))
+        FROM bench_people p WHERE pg_temp.u(p.i, 'car') < 0.3""",
+    "civil_assistance.recipient": """SELECT i, CASE kind WHEN '最低生活保障'
+        THEN '{rk:最低生活保障}' ELSE '{rk:临时救助}' END, jsonb_build_object('status',
+        pg_temp.pick(i, 'cs', '{在保,停保}'), 'assistance_type', kind)
+        FROM (SELECT p.i, pg_temp.pick(p.i, 'ck', '{最低生活保障,临时救助}') AS kind
+              FROM bench_people p WHERE pg_temp.u(p.i, 'civ') < 0.05) AS c""",
+    "social_insurance.pension": """SELECT p.i, '', jsonb_build_object('status',
+        pg_temp.pick(p.i, 'ps', '{正常参保,正常参保,暂停缴费,终止参保}'),
+        'months_contributed', pg_temp.pick(p.i, 'pm', '{0,6,12,120}')::int)
+        FROM bench_people p WHERE pg_temp.u(p.i, 'pen') < 0.8""",
+    "social_insurance.medical": """SELECT p.i, '', jsonb_build_object('scheme',
+        '城乡居民基本医疗保险', 'status', '正常', 'insured_region',
+        pg_temp.pick(p.i, 'mr', '{510100,320100}'))
+        FROM bench_people p WHERE pg_temp.u(p.i, 'med') < 0.7""",
+    "housing_fund.deposit": """SELECT p.i, '', jsonb_build_object('status', '正常',
+        'has_loan', pg_temp.u(p.i, 'loan') < 0.3)
+        FROM bench_people p WHERE pg_temp.u(p.i, 'hf') < 0.5""",
+}
 
 
 def person_ids(people: int) -> list[str]:
@@ -123,17 +140,9 @@ def person_ids(people: int) -> list[str]:
                              i % 999 + 1) for i in range(people)]
 
 
-def _copy_literal(value: Any) -> str:
-    return "\\N" if value is None else str(value).replace("\\", "\\\\").replace(
-        "\t", "\\t").replace("\n", "\\n")
-
-
-def load(url: str, settings: Settings, people: int, seed: int = 11) -> tuple[list[str], float]:
-    """The catalog, rule sets and grants through the services; then the records with
-    COPY. Returns the ID numbers and the load time."""
-    import_all_models()
-    engine = make_engine(url, keys=keyring(settings))
-    Base.metadata.create_all(engine)
+def _seed_node(engine: Any, settings: Settings) -> dict[str, str]:
+    """The catalog, rule sets, grants and the bench account, through the services;
+    the dataset ids by code."""
     session = make_sessionmaker(engine)()
     for code, name, level, parent in (("100000", "全国", 1, None),
                                       ("510000", "四川省", 2, "100000"),
@@ -151,30 +160,50 @@ def load(url: str, settings: Settings, people: int, seed: int = 11) -> tuple[lis
                             scopes=[("510100", dept)])
     dataset_ids = {d.code: str(d.id) for d in registries.list_datasets(db_session=session)}
     session.commit()
+    session.close()
+    return dataset_ids
+
+
+def _record_keys(settings: Settings, code: str, sql: str) -> str:
+    """The SQL with each {rk:value} replaced by that record key's keyed hash."""
+    return re.sub(r"\{rk:([^}]+)\}", lambda m: registries.record_key_hash(
+        settings=settings, dataset_code=code, value=m.group(1)), sql)
+
+
+def load(url: str, settings: Settings, people: int) -> tuple[list[str], float]:
+    """The catalog, rule sets and grants through the services; then the people: each
+    one's subject key (HMAC) and sealed ID number (AES-GCM) made in Python as the node
+    makes them and sent with COPY, and their records generated on the server, one
+    INSERT ... SELECT per dataset (a registry's records arrive together, as an import
+    writes them), the indexes built after. Returns the ID numbers and the load time."""
+    import_all_models()
+    engine = make_engine(url, keys=keyring(settings))
+    Base.metadata.create_all(engine)
+    dataset_ids = _seed_node(engine, settings)
     started = time.perf_counter()
-    rng = random.Random(seed)
-    ids, buffer = [], io.StringIO()
-    recorded = AS_OF.isoformat()
-    for i, number in enumerate(person_ids(people)):
-        ids.append(number)
-        key = crypto.keyed_hash(settings=settings, value=number, purpose="id_number")
-        sealed = "\\\\x" + crypto.encrypt(settings=settings, value=number,
-                                          column=registries.SUBJECT_COLUMN).hex()
-        for code, records in _values(rng, i).items():
-            for record_key, values in records:
-                rk = registries.record_key_hash(settings=settings, dataset_code=code,
-                                                value=record_key) if record_key else ""
-                buffer.write("\t".join([
-                    str(uuid.uuid4()), dataset_ids[code], key, sealed, "510104**********",
-                    rk, _copy_literal(json.dumps(values, ensure_ascii=False)), "\\N",
-                    "0" * 64, "bench", recorded, recorded]) + "\n")
+    ids, ring = person_ids(people), keyring(settings)
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cur:  # type: ignore[attr-defined]
-            with cur.copy("COPY sharing_records (id, dataset_id, subject_key, subject_enc, "
-                          "subject_masked, record_key, values, personal_enc, digest, source, "
-                          "as_of, recorded_at) FROM STDIN") as copy:
-                copy.write(buffer.getvalue())
+            cur.execute("CREATE TEMP TABLE bench_people (i int PRIMARY KEY, key text, "
+                        "sealed bytea)")
+            with cur.copy("COPY bench_people (i, key, sealed) FROM STDIN") as copy:
+                for i, number in enumerate(ids):
+                    copy.write_row((i, crypto.keyed_hash_with(ring, value=number),
+                                    crypto.encrypt_with(ring, value=number,
+                                                        column=registries.SUBJECT_COLUMN)))
+            cur.execute(DRAWS)
+            cur.execute("DROP INDEX ix_sharing_records_current, ix_sharing_records_subject")
+            for code, sql in RECORDS.items():
+                cur.execute(
+                    "INSERT INTO sharing_records (id, dataset_id, subject_key, subject_enc, "
+                    "subject_masked, record_key, values, digest, source, as_of, "
+                    f"recorded_at) SELECT gen_random_uuid(), '{dataset_ids[code]}', p.key, "
+                    f"p.sealed, '510104**********', r.rk, r.v, repeat('0', 64), 'bench', "
+                    f"%(at)s, %(at)s FROM ({_record_keys(settings, code, sql)}) AS r(i, rk, v) "
+                    "JOIN bench_people p ON p.i = r.i", {"at": AS_OF})
+            for index in Record.__table__.indexes:
+                cur.execute(str(CreateIndex(index).compile(dialect=postgresql.dialect())))
             cur.execute("ANALYZE sharing_records")
         raw.commit()
     finally:
