@@ -162,6 +162,13 @@ def run_rule_set(*, db_session: Session, settings: Settings, code: str,
     now = now or utcnow()
     done = screening.screen(db_session=db_session, settings=settings, actor=actor, code=code,
                             now=now)
+    return _act(db_session, settings, actor, code, done, now)
+
+
+def _act(db_session: Session, settings: Settings, actor: Actor, code: str,
+         done: screening.Screened | service.Refused, now: datetime) -> RunReport:
+    """Record a qualification of everyone a screening found eligible and had none, and
+    do what its state means."""
     if isinstance(done, service.Refused):
         row = service.current_rule_set(db_session=db_session, code=code)
         return RunReport(code, row.version, 0, 0, 0, refused=done.reason)
@@ -193,17 +200,20 @@ def run_rule_set(*, db_session: Session, settings: Settings, code: str,
 
 def run_all(*, db_session: Session, settings: Settings, actor: Actor = SYSTEM_ACTOR,
             now: datetime | None = None) -> list[RunReport]:
-    """Every rule set in effect, screened and acted on (the nightly job)."""
-    codes = sorted({r.code for r in service.list_rule_sets(db_session=db_session)})
-    out = []
-    for code in codes:
+    """Every rule set in effect, screened together (each registry read once for all of
+    them) and acted on (the nightly job)."""
+    now = now or utcnow()
+    codes = []
+    for code in sorted({r.code for r in service.list_rule_sets(db_session=db_session)}):
         try:
             service.current_rule_set(db_session=db_session, code=code)
         except NotFound:
             continue  # not in effect today
-        out.append(run_rule_set(db_session=db_session, settings=settings, code=code,
-                                actor=actor, now=now))
-    return out
+        codes.append(code)
+    screened = screening.screen_many(db_session=db_session, settings=settings, actor=actor,
+                                     codes=codes, now=now)
+    return [_act(db_session, settings, actor, code, done, now)
+            for code, done in screened.items()]
 
 
 def job(session: Session, settings: Settings) -> int:

@@ -91,13 +91,13 @@ def _log(db_session: Session, settings: Settings, actor: Actor, screened: Screen
          department: Department, keys: Sequence[str], now: datetime, population: int
          ) -> None:
     doc = screened.bound.doc
-    consumer = queries.local_consumer(department)
-    for dataset, fields in screened.bound.datasets.items():
-        queries.log_bulk_access(
-            db_session=db_session, settings=settings, actor=actor, consumer=consumer,
-            dataset=dataset, purpose_code=doc.purpose_code, purpose_text=doc.purpose_text,
-            subject_keys=keys, fields=fields or [service.SUBJECT_FIELD[doc.subject_kind]],
-            legal_ref=doc.legal_basis, grant=screened.grants[dataset], now=now)
+    queries.log_bulk_accesses(
+        db_session=db_session, settings=settings, actor=actor,
+        consumer=queries.local_consumer(department), purpose_code=doc.purpose_code,
+        purpose_text=doc.purpose_text, subject_keys=keys, now=now,
+        reads=[queries.BulkRead(dataset, fields or [service.SUBJECT_FIELD[doc.subject_kind]],
+                                screened.grants[dataset], doc.legal_basis)
+               for dataset, fields in screened.bound.datasets.items()])
     details = {"rule_set": doc.code, "version": doc.version,
                "sha256": screened.rule_set.sha256, "population": population,
                "eligible": len(screened.eligible_keys), "logged_subjects": len(keys),
@@ -110,13 +110,20 @@ def _log(db_session: Session, settings: Settings, actor: Actor, screened: Screen
                payload={**details, "at": now.isoformat()})
 
 
-def screen(*, db_session: Session, settings: Settings, actor: Actor, code: str,
-           keys: Sequence[str] | None = None, values: bool = False,
-           progress: Callable[[str], None] | None = None, now: datetime | None = None
-           ) -> Screened | service.Refused:
-    """The rule set in effect over its whole population, or over the subjects of `keys`
-    (a file of applicants), as one table; grants checked once, reads logged."""
-    now = now or utcnow()
+@dataclass
+class _Gated:
+    """A rule set whose grants passed, ready to read and evaluate."""
+
+    rule_set: RuleSet
+    bound: rules.BoundRuleSet
+    department: Department
+    grants: dict[str, Grant]
+
+
+def _gated(db_session: Session, actor: Actor, code: str, now: datetime
+           ) -> _Gated | service.Refused:
+    """The rule set in effect, its department and its grants checked (a refusal
+    audited)."""
     rule_set = service.current_rule_set(db_session=db_session, code=code)
     bound = service.bound_rule_set(db_session=db_session, rule_set=rule_set)
     department = service.acting_department(db_session=db_session, actor=actor,
@@ -130,10 +137,55 @@ def screen(*, db_session: Session, settings: Settings, actor: Actor, code: str,
               entity_id=f"{rule_set.code}@{rule_set.version}",
               details={"reason": checked.reason, **checked.details})
         return checked
-    frames = vector.read_frames(db_session=db_session, rule_set=bound, keys=keys,
-                                progress=progress)
-    table = vector.evaluate(bound, frames, values=values)
-    screened = Screened(rule_set, bound, table, checked)
+    return _Gated(rule_set, bound, department, checked)
+
+
+def _evaluated(db_session: Session, settings: Settings, actor: Actor, gated: _Gated,
+               frames: vector.Frames, keys: Sequence[str] | None, values: bool,
+               now: datetime) -> Screened:
+    """One rule set over the frames read, and its reads logged."""
+    table = vector.evaluate(gated.bound, frames, values=values)
+    screened = Screened(gated.rule_set, gated.bound, table, gated.grants)
     logged = list(keys) if keys is not None else screened.eligible_keys
-    _log(db_session, settings, actor, screened, department, logged, now, table.height)
+    _log(db_session, settings, actor, screened, gated.department, logged, now, table.height)
     return screened
+
+
+def screen(*, db_session: Session, settings: Settings, actor: Actor, code: str,
+           keys: Sequence[str] | None = None, values: bool = False,
+           progress: Callable[[str], None] | None = None, now: datetime | None = None
+           ) -> Screened | service.Refused:
+    """The rule set in effect over its whole population, or over the subjects of `keys`
+    (a file of applicants), as one table; grants checked once, reads logged."""
+    now = now or utcnow()
+    gated = _gated(db_session, actor, code, now)
+    if isinstance(gated, service.Refused):
+        return gated
+    frames = vector.read_frames(db_session=db_session, rule_set=gated.bound, keys=keys,
+                                progress=progress)
+    return _evaluated(db_session, settings, actor, gated, frames, keys, values, now)
+
+
+def screen_many(*, db_session: Session, settings: Settings, actor: Actor,
+                codes: Sequence[str], progress: Callable[[str], None] | None = None,
+                now: datetime | None = None) -> dict[str, Screened | service.Refused]:
+    """Several rule sets over their whole populations (the nightly run), each registry
+    read once for all of them: every rule set's grants are checked first, as `screen`
+    checks them, and only the fields of the rule sets that passed are read; each rule
+    set is evaluated on the columns its own grants cover, and its reads are logged
+    under its own grants and purpose, as `screen` logs them."""
+    now = now or utcnow()
+    out: dict[str, Screened | service.Refused] = {}
+    passed: list[_Gated] = []
+    for code in codes:
+        gated = _gated(db_session, actor, code, now)
+        if isinstance(gated, service.Refused):
+            out[code] = gated
+        else:
+            passed.append(gated)
+    frames = vector.read_datasets(db_session=db_session, progress=progress,
+                                  wanted=vector.wanted_fields([g.bound for g in passed]))
+    for gated in passed:
+        out[gated.rule_set.code] = _evaluated(db_session, settings, actor, gated, frames,
+                                              None, False, now)
+    return {code: out[code] for code in codes}

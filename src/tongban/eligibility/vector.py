@@ -87,9 +87,27 @@ def read_frames(*, db_session: Session, rule_set: BoundRuleSet,
                 keys: Sequence[str] | None = None,
                 progress: Callable[[str], None] | None = None) -> Frames:
     """Every dataset the rule set reads, as columns (one read per dataset)."""
+    return read_datasets(db_session=db_session, wanted=wanted_fields([rule_set]), keys=keys,
+                         progress=progress)
+
+
+def wanted_fields(rule_sets: Sequence[BoundRuleSet]) -> dict[str, dict[str, str]]:
+    """dataset -> {field: type} that any of the rule sets reads (the union: a nightly
+    run reads each registry once for all its rule sets)."""
+    out: dict[str, dict[str, str]] = {}
+    for rule_set in rule_sets:
+        for dataset, fields in rule_set.datasets.items():
+            types = out.setdefault(dataset, {})
+            types.update({f: rule_set.field_types[dataset][f] for f in fields})
+    return out
+
+
+def read_datasets(*, db_session: Session, wanted: dict[str, dict[str, str]],
+                  keys: Sequence[str] | None = None,
+                  progress: Callable[[str], None] | None = None) -> Frames:
+    """These datasets' fields as columns, one read per dataset."""
     out = {}
-    for dataset, fields in rule_set.datasets.items():
-        types = {f: rule_set.field_types[dataset][f] for f in fields}
+    for dataset, types in wanted.items():
         out[dataset] = read_columns(db_session=db_session, dataset=dataset, fields=types,
                                     keys=keys)
         if progress is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import String, Text, and_, insert, select, text
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from tongban.audit.service import record as audit
@@ -564,32 +564,86 @@ BULK_COLUMNS = ("id", "at", "kind", "outcome", "actor_id", "actor_name",
                 "purpose_text", "legal_ref", "grant_id", "grant_version", "result_count",
                 "hidden_until", "hidden_reason", "answered_at")
 
+# PostgreSQL makes the bulk rows itself from the subject keys sent once (COPY into a
+# temporary table): a UUIDv7 per row (the ms clock in the first 48 bits, version 7, as
+# `db.new_id` makes them) and the columns every row of a dataset shares as parameters.
+_UUID7 = ("encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+          "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
+          "FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid")
+_STAGE = "tb_bulk_subjects"
 
-def log_bulk_access(*, db_session: Session, settings: Settings, actor: Actor,
-                    consumer: Consumer, dataset: str, purpose_code: str, purpose_text: str,
-                    subject_keys: Sequence[str], fields: Sequence[str],
-                    legal_ref: str = "", grant: Grant | None = None,
-                    now: datetime | None = None) -> int:
-    """Log a rule engine's screening read (一键核对, 免申即享): one access row per subject
-    it read, so each subject sees it (and, under a grant that delays disclosure, sees it
-    when the grant says); written with COPY on PostgreSQL. One audit entry and one
-    ledger act for the batch."""
-    now = now or utcnow()
+
+def _bulk_insert() -> Any:
+    """INSERT ... SELECT of one dataset's bulk rows from the staged keys (PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql
+
+    table = Access.__table__
+
+    def value(column: str) -> str:
+        if column == "subject_key":
+            return "s.key"
+        kind = table.c[column].type
+        # unbounded: a value too long fails on assignment, as the COPY path's would
+        name = ("VARCHAR" if isinstance(kind, String) and not isinstance(kind, Text)
+                else kind.compile(dialect=postgresql.dialect()))
+        return f"CAST(:{column} AS {name})"
+
+    return text(f"INSERT INTO sharing_accesses ({', '.join(BULK_COLUMNS)}) SELECT {_UUID7}, "
+                + ", ".join(value(c) for c in BULK_COLUMNS[1:]) + f" FROM {_STAGE} AS s")
+
+
+_BULK_INSERT = _bulk_insert()
+
+
+@dataclass(frozen=True)
+class BulkRead:
+    """One dataset a screening read for every subject it logs, under one grant."""
+
+    dataset: str
+    fields: Sequence[str]
+    grant: Grant | None = None
+    legal_ref: str = ""
+
+
+def _bulk_fixed(settings: Settings, actor: Actor, consumer: Consumer, read: BulkRead,
+                purpose_code: str, purpose_text: str, now: datetime) -> dict[str, Any]:
+    """The columns every access row of one dataset's bulk read shares."""
+    grant = read.grant
     hidden = grant.hidden_days if grant is not None else 0
-    fixed = {
+    return {
         "at": now, "kind": "bulk", "outcome": str(AccessOutcome.allowed),
         "actor_id": actor.account_id, "actor_name": actor.name,
         "consumer_credit_code": consumer.credit_code, "consumer_name": consumer.name,
         "consumer_region": consumer.region, "provider_region": settings.node_region,
-        "dataset_code": dataset, "subject_masked": "", "fields": list(fields),
+        "dataset_code": read.dataset, "subject_masked": "", "fields": list(read.fields),
         "purpose_code": purpose_code, "purpose_text": purpose_text,
-        "legal_ref": legal_ref or (grant.detail["basis"]["legal_ref"] if grant else ""),
+        "legal_ref": read.legal_ref or (grant.detail["basis"]["legal_ref"] if grant else ""),
         "grant_id": grant.grant_id if grant else None,
         "grant_version": grant.version if grant else None, "result_count": 1,
         "hidden_until": now + timedelta(days=hidden) if hidden else None,
         "hidden_reason": (grant.detail["visibility"]["hidden_reason"]
                           if hidden and grant else None),
         "answered_at": now}
+
+
+def _stage(db_session: Session, subject_keys: Sequence[str]) -> None:
+    """The subject keys, once, into this transaction's temporary table (PostgreSQL)."""
+    connection = db_session.connection()
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (key text) "
+                               "ON COMMIT DROP")
+    connection.exec_driver_sql(f"TRUNCATE {_STAGE}")
+    raw: Any = connection.connection.dbapi_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {_STAGE} (key) FROM STDIN") as copy:
+        copy.write("".join(f"{key}\n" for key in subject_keys))
+
+
+def _bulk_rows(db_session: Session, fixed: dict[str, Any], subject_keys: Sequence[str],
+               staged: bool) -> int:
+    """One dataset's access rows: made on the server from the staged keys (PostgreSQL),
+    else sent row by row."""
+    if staged:
+        params = {**fixed, "fields": json.dumps(fixed["fields"], ensure_ascii=False)}
+        return int(db_session.connection().execute(_BULK_INSERT, params).rowcount)
     template = [fixed.get(c) for c in BULK_COLUMNS]
     at_id, at_key = BULK_COLUMNS.index("id"), BULK_COLUMNS.index("subject_key")
 
@@ -599,16 +653,52 @@ def log_bulk_access(*, db_session: Session, settings: Settings, actor: Actor,
             row[at_id], row[at_key] = new_id(), key
             yield row
 
-    written = copy_rows(db_session, Access.__table__, BULK_COLUMNS, rows())
-    details = {"dataset": dataset, "consumer": consumer.credit_code,
-               "purpose_code": purpose_code, "subjects": written, "fields": list(fields),
-               "grant_id": str(grant.grant_id) if grant else None,
-               "grant_version": grant.version if grant else None}
-    audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
-          action="sharing.bulk", entity="sharing_dataset", entity_id=dataset, details=details)
-    record_act(db_session=db_session, kind="sharing.bulk_access",
-               payload={**details, "at": now.isoformat()})
-    return written
+    return copy_rows(db_session, Access.__table__, BULK_COLUMNS, rows())
+
+
+def log_bulk_accesses(*, db_session: Session, settings: Settings, actor: Actor,
+                      consumer: Consumer, reads: Sequence[BulkRead], purpose_code: str,
+                      purpose_text: str, subject_keys: Sequence[str],
+                      now: datetime | None = None) -> int:
+    """Log a rule engine's screening reads (一键核对, 免申即享) of several datasets: one
+    access row per subject and dataset, so each subject sees every read (and, under a
+    grant that delays disclosure, sees it when the grant says); one audit entry and one
+    ledger act per dataset. On PostgreSQL the keys travel once (COPY) and the server
+    writes the rows of each dataset in one INSERT ... SELECT. Returns the rows written."""
+    now = now or utcnow()
+    staged = db_session.get_bind().dialect.name == "postgresql" and bool(subject_keys)
+    if staged:
+        _stage(db_session, subject_keys)
+    total = 0
+    for read in reads:
+        written = _bulk_rows(db_session, _bulk_fixed(settings, actor, consumer, read,
+                                                     purpose_code, purpose_text, now),
+                             subject_keys, staged)
+        total += written
+        grant = read.grant
+        details = {"dataset": read.dataset, "consumer": consumer.credit_code,
+                   "purpose_code": purpose_code, "subjects": written,
+                   "fields": list(read.fields),
+                   "grant_id": str(grant.grant_id) if grant else None,
+                   "grant_version": grant.version if grant else None}
+        audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
+              action="sharing.bulk", entity="sharing_dataset", entity_id=read.dataset,
+              details=details)
+        record_act(db_session=db_session, kind="sharing.bulk_access",
+                   payload={**details, "at": now.isoformat()})
+    return total
+
+
+def log_bulk_access(*, db_session: Session, settings: Settings, actor: Actor,
+                    consumer: Consumer, dataset: str, purpose_code: str, purpose_text: str,
+                    subject_keys: Sequence[str], fields: Sequence[str],
+                    legal_ref: str = "", grant: Grant | None = None,
+                    now: datetime | None = None) -> int:
+    """`log_bulk_accesses` of one dataset."""
+    return log_bulk_accesses(
+        db_session=db_session, settings=settings, actor=actor, consumer=consumer,
+        reads=[BulkRead(dataset, fields, grant, legal_ref)], purpose_code=purpose_code,
+        purpose_text=purpose_text, subject_keys=subject_keys, now=now)
 
 
 def live_grant(*, db_session: Session, consumer: Consumer, dataset: str, purpose_code: str,
