@@ -119,3 +119,62 @@ def test_a_screening_needs_a_grant_that_asks_no_consent_per_subject(
                             actor=SYSTEM_ACTOR, code="housing_security")
     assert isinstance(done, service.Refused) and done.reason == "consent_required"
     assert done.details["dataset"] == "housing_fund.deposit"
+
+
+PERSON_POLICIES = ("minimum_living", "temporary_assistance", "housing_security")
+
+
+def test_a_nightly_run_reads_each_registry_once_and_logs_each_policy_as_screened_alone(
+        db_session: Session, elig: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tongban.eligibility import vector
+
+    alone = {}
+    for code in PERSON_POLICIES:
+        done = screening.screen(db_session=db_session, settings=elig.settings,
+                                actor=SYSTEM_ACTOR, code=code)
+        assert not isinstance(done, service.Refused)
+        alone[code] = (done.table.sort(vector.KEY), done.bound.datasets)
+    db_session.rollback()
+    reads: list[str] = []  # each dataset read: alone, or in one scan of them all
+    real, real_scan = vector.read_columns, vector._scan
+    monkeypatch.setattr(vector, "read_columns",
+                        lambda **kw: reads.append(kw["dataset"]) or real(**kw))
+    monkeypatch.setattr(vector, "_scan",
+                        lambda s, wanted: reads.extend(wanted) or real_scan(s, wanted))
+    together = screening.screen_many(db_session=db_session, settings=elig.settings,
+                                     actor=SYSTEM_ACTOR, codes=PERSON_POLICIES)
+    assert sorted(reads) == sorted({d for _, ds in alone.values() for d in ds})
+    logged = db_session.scalars(select(Access).where(Access.kind == "bulk")).all()
+    for code in PERSON_POLICIES:
+        done = together[code]
+        assert not isinstance(done, service.Refused)
+        table, datasets = alone[code]
+        assert done.table.sort(vector.KEY).equals(table)
+        purpose = done.bound.doc.purpose_code
+        for dataset, fields in datasets.items():
+            rows = [a for a in logged if a.purpose_code == purpose and
+                    a.dataset_code == dataset]
+            assert sorted(a.subject_key for a in rows) == sorted(done.eligible_keys)
+            assert all(a.fields == (fields or ["id_number"]) and
+                       a.grant_id == done.grants[dataset].grant_id for a in rows)
+    assert len(db_session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "eligibility.screening")).all()) == 3
+
+
+def test_a_refused_policy_does_not_stop_the_nightly_run_of_the_others(
+        db_session: Session, elig: World) -> None:
+    doc = service.bound_rule_set(db_session=db_session, rule_set=service.current_rule_set(
+        db_session=db_session, code="housing_security")).doc
+    old = next(g for g in grants.list_grants(db_session=db_session,
+                                             dataset="housing_fund.deposit")
+               if g.purpose_code == doc.purpose_code)
+    grants.amend_grant(db_session=db_session, settings=elig.settings, actor=SYSTEM_ACTOR,
+                       grant_id=old.grant_id,
+                       change=grants.GrantChange(reason="须本人授权", requires="consent"))
+    done = screening.screen_many(db_session=db_session, settings=elig.settings,
+                                 actor=SYSTEM_ACTOR, codes=PERSON_POLICIES)
+    refused = done["housing_security"]
+    assert isinstance(refused, service.Refused) and refused.reason == "consent_required"
+    assert not isinstance(done["minimum_living"], service.Refused)
+    logged = db_session.scalars(select(Access).where(Access.kind == "bulk")).all()
+    assert doc.purpose_code not in {a.purpose_code for a in logged}

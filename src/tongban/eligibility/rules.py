@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from importlib import resources
 from typing import Any, Literal
 
@@ -112,7 +113,12 @@ class Rule(_Strict):
 
     def conditions(self) -> list[Condition]:
         """The conditions of the rule: itself, or the parts of its `any`."""
-        return list(self.any) if self.any else [self.condition()]
+        return list(self._conditions)
+
+    @cached_property
+    def _conditions(self) -> tuple[Condition, ...]:
+        # made once per (immutable) rule: a check binds its rules on every request
+        return tuple(self.any) if self.any else (self.condition(),)
 
 
 class RuleSetDoc(_Strict):
@@ -157,11 +163,16 @@ class RuleSetDoc(_Strict):
 
     def datasets(self) -> dict[str, list[str]]:
         """Every dataset the rule set reads, with the fields it reads of each."""
+        return {code: list(fields) for code, fields in self._datasets.items()}
+
+    @cached_property
+    def _datasets(self) -> dict[str, tuple[str, ...]]:
+        # worked out once per (immutable) document, not on every use
         out: dict[str, set[str]] = {self.population: set()}
         for rule in self.rules:
             for cond in rule.conditions():
                 out.setdefault(cond.dataset, set()).update(cond.read_fields)
-        return {code: sorted(fields) for code, fields in sorted(out.items())}
+        return {code: tuple(sorted(fields)) for code, fields in sorted(out.items())}
 
 
 def parse(raw: dict[str, Any]) -> RuleSetDoc:
@@ -357,5 +368,6 @@ def bind(doc: RuleSetDoc, catalog: dict[str, CatalogDataset]) -> BoundRuleSet:
         parts = [_bind(doc, f"{where}.any.{i}" if rule.any else where, cond, catalog)
                  for i, cond in enumerate(rule.conditions())]
         bound.append(BoundRule(rule, tuple(parts)))
-    types = {code: dict(ds.fields) for code, ds in catalog.items() if code in doc.datasets()}
+    read = doc.datasets()
+    types = {code: dict(ds.fields) for code, ds in catalog.items() if code in read}
     return BoundRuleSet(doc, tuple(bound), types)

@@ -118,9 +118,26 @@ def current_rule_set(*, db_session: Session, code: str, on: date | None = None) 
     return found
 
 
+_PARSED: dict[tuple[str, int, str], rules.RuleSetDoc] = {}
+_PARSED_MAX = 256
+
+
+def document_of(rule_set: RuleSet) -> rules.RuleSetDoc:
+    """The stored rule set's document, parsed once per process: a stored version never
+    changes (its sha256 is part of the key), and every check of it needs the document."""
+    key = (rule_set.code, rule_set.version, rule_set.sha256)
+    doc = _PARSED.get(key)
+    if doc is None:
+        doc = rules.parse(rule_set.document)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = doc
+    return doc
+
+
 def bound_rule_set(*, db_session: Session, rule_set: RuleSet) -> rules.BoundRuleSet:
     """A stored rule set checked against the catalog as it is now."""
-    return rules.bind(rules.parse(rule_set.document), catalog_view(db_session=db_session))
+    return rules.bind(document_of(rule_set), catalog_view(db_session=db_session))
 
 
 def department_of(*, db_session: Session, rule_set: RuleSet) -> Department:
@@ -222,7 +239,7 @@ def check(*, db_session: Session, settings: Settings, actor: Actor, code: str,
         return refuse(db_session, actor, rule_set, "not_policy_staff")
     subject = registries.subject_of(settings=settings, kind=rule_set.subject_kind,
                                     identifier=identifier)
-    doc = rules.parse(rule_set.document)
+    doc = document_of(rule_set)
     resolved = queries.resolve(db_session=db_session,
                                consumer=queries.local_consumer(department),
                                wanted=[(d, doc.purpose_code) for d in doc.datasets()])

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -66,16 +66,9 @@ def read_columns(*, db_session: Session, dataset: str, fields: dict[str, str],
     stmt = _read_sql(db_session, dataset, fields, keys)
     schema = {KEY: pl.String, **{n: pl.String for n in fields}}
     if db_session.get_bind().dialect.name == "postgresql" and keys is None:
-        sql = str(stmt.compile(dialect=postgresql.dialect(),
-                               compile_kwargs={"literal_binds": True}))
-        raw: Any = db_session.connection().connection.dbapi_connection  # psycopg's
-        buffer = io.BytesIO()
-        with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH CSV") as copy:
-            for block in copy:
-                buffer.write(block)
-        frame = pl.read_csv(buffer.getvalue(), has_header=False, new_columns=list(schema),
-                            schema_overrides=schema) if buffer.tell() else pl.DataFrame(
-                                schema=schema)
+        data = _copy_csv(db_session, stmt)
+        frame = pl.read_csv(data, has_header=False, new_columns=list(schema),
+                            schema_overrides=schema) if data else pl.DataFrame(schema=schema)
         return _cast(frame, fields, text_booleans=True)
     rows = db_session.execute(stmt).all()
     frame = pl.DataFrame([tuple(r) for r in rows], schema=[KEY, *fields], orient="row",
@@ -105,13 +98,66 @@ def wanted_fields(rule_sets: Sequence[BoundRuleSet]) -> dict[str, dict[str, str]
 def read_datasets(*, db_session: Session, wanted: dict[str, dict[str, str]],
                   keys: Sequence[str] | None = None,
                   progress: Callable[[str], None] | None = None) -> Frames:
-    """These datasets' fields as columns, one read per dataset."""
+    """These datasets' fields as columns. On PostgreSQL over whole populations, one scan
+    of the records table for all of them (the datasets share it: one sequential scan
+    each would read the whole table as many times); otherwise one read per dataset."""
+    if db_session.get_bind().dialect.name == "postgresql" and keys is None and wanted:
+        out = _scan(db_session, wanted)
+        for dataset in wanted:
+            if progress is not None:
+                progress(dataset)
+        return out
     out = {}
     for dataset, types in wanted.items():
         out[dataset] = read_columns(db_session=db_session, dataset=dataset, fields=types,
                                     keys=keys)
         if progress is not None:
             progress(dataset)
+    return out
+
+
+def _copy_csv(db_session: Session, stmt: Any) -> bytes:
+    """A SELECT's rows as CSV, streamed with COPY (PostgreSQL)."""
+    sql = str(stmt.compile(dialect=postgresql.dialect(),
+                           compile_kwargs={"literal_binds": True}))
+    raw: Any = db_session.connection().connection.dbapi_connection  # psycopg's
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH CSV") as copy:
+        for block in copy:
+            buffer.write(block)
+    return buffer.getvalue()
+
+
+def _scan(db_session: Session, wanted: dict[str, dict[str, str]]) -> Frames:
+    """Every wanted dataset's fields in one COPY: a row per current record, its
+    dataset's index, subject key and one column per (dataset, field), empty for the
+    other datasets' columns; then split into one frame per dataset."""
+    codes = list(wanted)
+    ids = [registries.get_dataset(db_session=db_session, code=c).id for c in codes]
+    rec = registries.current_records_in(dataset_ids=ids).subquery()
+    index = case({dataset_id: i for i, dataset_id in enumerate(ids)},
+                 value=rec.c.dataset_id).label("_ds")
+    columns, names = [], {}
+    for i, types in enumerate(wanted.values()):
+        for name, kind in types.items():
+            label = f"_c{len(columns)}"
+            names[label] = (i, name)
+            columns.append(case((rec.c.dataset_id == ids[i], extract(
+                rec.c["values"], name, "string" if kind == "decimal" else kind))
+                ).label(label))
+    stmt = select(index, rec.c.subject_key, *columns)
+    schema = {"_ds": pl.Int32, KEY: pl.String, **{n: pl.String for n in names}}
+    data = _copy_csv(db_session, stmt)
+    frame = (pl.read_csv(data, has_header=False, new_columns=list(schema),
+                         schema_overrides=schema) if data else pl.DataFrame(schema=schema))
+    parts = frame.partition_by("_ds", as_dict=True, include_key=False)
+    out = {}
+    for i, (code, types) in enumerate(wanted.items()):
+        mine = {label: name for label, (j, name) in names.items() if j == i}
+        part = parts.get((i,))
+        part = (part.select(KEY, *mine).rename(mine) if part is not None else
+                pl.DataFrame(schema={KEY: pl.String, **{n: pl.String for n in types}}))
+        out[code] = _cast(part, types, text_booleans=True)
     return out
 
 

@@ -350,6 +350,15 @@ def current_records(*, dataset_id: uuid.UUID, at: datetime | None = None) -> Sel
                    Record.source).where(Record.dataset_id == dataset_id, _valid_at(at)))
 
 
+def current_records_in(*, dataset_ids: Sequence[uuid.UUID], at: datetime | None = None
+                       ) -> Select[Any]:
+    """`current_records` of several datasets at once (with dataset_id): one scan of the
+    records table for a rule engine that reads them all."""
+    return (select(Record.dataset_id, Record.subject_key, Record.record_key, Record.values,
+                   Record.as_of, Record.source)
+            .where(Record.dataset_id.in_(list(dataset_ids)), _valid_at(at)))
+
+
 @dataclass(frozen=True)
 class Columns:
     """A dataset's plain fields over its whole population, one list per field (the
