@@ -42,8 +42,8 @@ def _read_sql(db_session: Session, dataset: str, fields: dict[str, str],
     return stmt
 
 
-def _cast(frame: pl.DataFrame, fields: dict[str, str], *, text_booleans: bool
-          ) -> pl.DataFrame:
+def _casts(fields: dict[str, str], *, text_booleans: bool) -> list[pl.Expr]:
+    """Each field read as text (or as the driver typed it) to the type it compares as."""
     exprs = []
     for name, kind in fields.items():
         col = pl.col(name)
@@ -56,6 +56,12 @@ def _cast(frame: pl.DataFrame, fields: dict[str, str], *, text_booleans: bool
                          if text_booleans else col.cast(pl.Boolean))
         else:
             exprs.append(col.cast(pl.String))
+    return exprs
+
+
+def _cast(frame: pl.DataFrame, fields: dict[str, str], *, text_booleans: bool
+          ) -> pl.DataFrame:
+    exprs = _casts(fields, text_booleans=text_booleans)
     return frame.with_columns(exprs) if exprs else frame
 
 
@@ -131,13 +137,15 @@ def _copy_csv(db_session: Session, stmt: Any) -> bytes:
 def _scan(db_session: Session, wanted: dict[str, dict[str, str]]) -> Frames:
     """Every wanted dataset's fields in one COPY: a row per current record, its
     dataset's index, subject key and one column per (dataset, field), empty for the
-    other datasets' columns; then split into one frame per dataset."""
+    other datasets' columns; then one frame per dataset (its rows, its columns typed),
+    made in one parallel polars run."""
     codes = list(wanted)
     ids = [registries.get_dataset(db_session=db_session, code=c).id for c in codes]
     rec = registries.current_records_in(dataset_ids=ids).subquery()
     index = case({dataset_id: i for i, dataset_id in enumerate(ids)},
                  value=rec.c.dataset_id).label("_ds")
-    columns, names = [], {}
+    columns: list[Any] = []
+    names: dict[str, tuple[int, str]] = {}  # column label -> (dataset index, field)
     for i, types in enumerate(wanted.values()):
         for name, kind in types.items():
             label = f"_c{len(columns)}"
@@ -150,15 +158,14 @@ def _scan(db_session: Session, wanted: dict[str, dict[str, str]]) -> Frames:
     data = _copy_csv(db_session, stmt)
     frame = (pl.read_csv(data, has_header=False, new_columns=list(schema),
                          schema_overrides=schema) if data else pl.DataFrame(schema=schema))
-    parts = frame.partition_by("_ds", as_dict=True, include_key=False)
-    out = {}
-    for i, (code, types) in enumerate(wanted.items()):
+    lazy = frame.lazy()
+    plans = []
+    for i, types in enumerate(wanted.values()):
         mine = {label: name for label, (j, name) in names.items() if j == i}
-        part = parts.get((i,))
-        part = (part.select(KEY, *mine).rename(mine) if part is not None else
-                pl.DataFrame(schema={KEY: pl.String, **{n: pl.String for n in types}}))
-        out[code] = _cast(part, types, text_booleans=True)
-    return out
+        part = lazy.filter(pl.col("_ds") == i).select(
+            pl.col(KEY), *[pl.col(label).alias(name) for label, name in mine.items()])
+        plans.append(part.with_columns(_casts(types, text_booleans=True)))
+    return dict(zip(codes, pl.collect_all(plans), strict=True))
 
 
 def _literal(value: Any) -> Any:

@@ -194,9 +194,24 @@ def find_dataset(*, db_session: Session, name: str) -> Dataset | None:
     return None
 
 
+_SPECS: dict[tuple[Any, int, Any], dict[str, FieldSpec]] = {}
+_SPECS_MAX = 1024
+
+
 def field_specs(dataset: Dataset) -> dict[str, FieldSpec]:
-    """The dataset's fields as specs, by name, in catalog order."""
-    return specs_of(dataset.fields)
+    """The dataset's fields as specs, by name, in catalog order: parsed once per process
+    and catalog version of the dataset (every query and check needs them; a change of
+    the fields is a new version)."""
+    if dataset.id is None:
+        return specs_of(dataset.fields)
+    key = (dataset.id, dataset.version, dataset.updated_at)
+    found = _SPECS.get(key)
+    if found is None:
+        found = specs_of(dataset.fields)
+        if len(_SPECS) >= _SPECS_MAX:
+            _SPECS.clear()
+        _SPECS[key] = found
+    return dict(found)
 
 
 def subject_field(dataset: Dataset) -> FieldSpec:
