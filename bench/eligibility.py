@@ -31,8 +31,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -40,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from serving import free_port, serve  # bench/, on the path when run as a script
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
@@ -299,33 +298,6 @@ def batch(url: str, settings: Settings, ids: list[str], naive: int) -> dict[str,
     return out
 
 
-def serve(url: str, var_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TONGBAN_DATABASE_URL": url, "TONGBAN_VAR_DIR": str(var_dir),
-           "TONGBAN_RUN_WORKER_IN_PROCESS": "false",
-           **{f"TONGBAN_{k.upper()}": v for k, v in KEYS.items()}}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tongban.app:create_app", "--factory",
-         "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], env=env)
-    for _ in range(120):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("the server did not come up")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _percentiles(times: list[float]) -> dict[str, float]:
     times = sorted(times)
     return {"n": len(times), "p50_ms": statistics.median(times),
@@ -336,10 +308,10 @@ def http_checks(url: str, ids: list[str], n: int) -> dict[str, dict[str, float]]
     """The check over HTTP, interleaved with its floor on the same server: a request of
     the same client that reads one row (the rule set), so load from other processes
     weighs on both alike."""
-    port = _free_port()
+    port = free_port()
     checks, floor = [], []
     with tempfile.TemporaryDirectory() as var:
-        proc = serve(url, Path(var), port)
+        proc = serve(url, Path(var), port, keys=KEYS)
         try:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=30) as client:

@@ -18,7 +18,6 @@ Goal (issue 5): >= 1,000 envelopes/s and >= 9x X-Road.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
+from serving import free_port  # bench/, on the path when run as a script
 from sqlalchemy import func, select
 
 from tongban.db import make_engine, make_sessionmaker, transaction
@@ -51,12 +51,6 @@ async def echo(request: Request) -> dict[str, bool]:
     """The limit: read the body, answer JSON; no signing, no storage."""
     await request.body()
     return {"ok": True}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_up(url: str) -> None:

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from serving import serve  # bench/, on the path when run as a script
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
@@ -300,25 +301,6 @@ def load_cases(engine: Engine, world: dict[str, Any], n: int) -> float:
 # ------------------------------------------------------------------------ serving and wrk
 
 
-def serve(url: str, var_dir: Path, port: int, processes: int = 2) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TONGBAN_DATABASE_URL": url, "TONGBAN_VAR_DIR": str(var_dir),
-           "TONGBAN_RUN_WORKER_IN_PROCESS": "false",
-           "TONGBAN_DATA_KEY": KEYS["data_key"], "TONGBAN_INDEX_KEY": KEYS["index_key"]}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tongban.app:create_app", "--factory",
-         "--workers", str(processes), "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], env=env)
-    for _ in range(120):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("the server did not come up")
-
-
 def login(base: str, username: str) -> str:
     resp = httpx.post(f"{base}/api/v1/auth/login",
                       json={"username": username, "password": PASSWORD})
@@ -559,7 +541,7 @@ def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
                   life_env: dict[str, str], profile: Path | None) -> dict[str, Any]:
     """Lifecycles per second with `processes` API processes (py-spy on them if asked), and
     the CPU time they and the database spent per lifecycle."""
-    proc = serve(url, tmp / "var", port, processes)
+    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes)
     meter = CpuMeter(url, proc.pid)
     spy = None
     try:
@@ -658,7 +640,7 @@ def main() -> None:
     engine.dispose()
     base = f"http://127.0.0.1:{args.port}"
     runs: dict[str, dict[str, Any]] = {}
-    proc = serve(url, tmp / "var", args.port, max(processes))
+    proc = serve(url, tmp / "var", args.port, keys=KEYS, processes=max(processes))
     try:
         tokens = {u: login(base, u) for u in ("applicant", "clerk", "reviewer", "supervisor")}
         staff = tokens["supervisor"]
