@@ -17,6 +17,7 @@ from tongban.eligibility import rules, service
 from tongban.errors import Conflict, InvalidInput
 from tongban.identity.actor import SYSTEM_ACTOR
 from tongban.sharing import grants
+from tongban.sharing.fields import Masking
 from tongban.sharing.models import Access
 
 
@@ -141,6 +142,33 @@ def test_a_revoked_grant_refuses_the_check_and_the_refusal_is_logged(
              for g in grants.list_grants(db_session=db_session)
              if g.purpose_code == doc.purpose_code]
     assert set(usage) == {0}  # and no grant's use was counted
+
+
+def test_a_grant_masking_a_compared_field_refuses_the_check_before_anything_is_read(
+        db_session: Session, elig: World) -> None:
+    """A masked income cannot be compared with a threshold: the check is refused, logged
+    as one denied access naming the field, and no registry is read or grant use counted."""
+    doc = next(d for d in rules.shipped() if d.code == "minimum_living")
+    income = next(g for g in grants.list_grants(db_session=db_session,
+                                                dataset="income_tax.annual")
+                  if g.purpose_code == doc.purpose_code)
+    fields = dict(income.detail["scope"]["fields"]) | {"annual_income": Masking.partial}
+    grants.amend_grant(db_session=db_session, settings=elig.settings, actor=SYSTEM_ACTOR,
+                       grant_id=income.grant_id, change=grants.GrantChange(
+                           reason="收入字段改为脱敏提供", fields={
+                               f: Masking(m) for f, m in fields.items()}))
+    out = service.check(db_session=db_session, settings=elig.settings, actor=civil(elig),
+                        code="minimum_living", identifier=elig.ids["刘洋"])
+    assert isinstance(out, service.Refused) and out.reason == "field_masked"
+    assert out.details["dataset"] == "income_tax.annual"
+    assert out.details["fields"] == ["annual_income"]
+    denied = db_session.scalars(select(Access).where(Access.outcome == "denied")).one()
+    assert denied.dataset_code == "income_tax.annual" and denied.kind == "eligibility"
+    assert db_session.scalars(select(Access).where(Access.outcome == "allowed")).first() \
+        is None
+    assert {grants.usage(db_session=db_session, grant_id=g.grant_id).use_count
+            for g in grants.list_grants(db_session=db_session)
+            if g.purpose_code == doc.purpose_code} == {0}
 
 
 def test_staff_of_another_department_cannot_run_a_policy(db_session: Session,

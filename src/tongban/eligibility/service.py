@@ -196,33 +196,28 @@ def acting_department(*, db_session: Session, actor: Actor, rule_set: RuleSet
 
 
 def read_subject(*, db_session: Session, settings: Settings, actor: Actor,
-                 rule_set: RuleSet, bound: rules.BoundRuleSet, department: Department,
+                 bound: rules.BoundRuleSet, department: Department,
                  subject: registries.Subject, case_number: str | None = None,
                  consent_id: uuid.UUID | None = None,
                  resolved: queries.Resolved | None = None, now: datetime | None = None
                  ) -> single.Records | Refused:
     """The subject's records of every dataset the rules read, as one purpose-bound read
-    of sharing (each dataset checked and logged); a refusal reads nothing."""
+    of sharing (each dataset checked and logged); a refusal, a grant masking a field
+    the rules compare among them, reads nothing."""
     doc = bound.doc
     asks = [queries.Ask(dataset=dataset, subject=subject,
                         fields=wanted or [SUBJECT_FIELD[doc.subject_kind]],
                         purpose_code=doc.purpose_code, purpose_text=doc.purpose_text,
-                        case_number=case_number, consent_id=consent_id, kind="eligibility")
+                        case_number=case_number, consent_id=consent_id, kind="eligibility",
+                        compared=wanted)
             for dataset, wanted in bound.datasets.items()]
     outcome = queries.read_all(db_session=db_session, settings=settings, actor=actor,
                                consumer=queries.local_consumer(department), asks=asks,
                                resolved=resolved, now=now)
     if isinstance(outcome, queries.Denied):
         return _from_denied(outcome, outcome.access.dataset_code)
-    records: single.Records = {}
-    for (dataset, wanted), allowed in zip(bound.datasets.items(), outcome, strict=True):
-        masking = allowed.grant.detail["scope"]["fields"]
-        masked = sorted(f for f in wanted if masking.get(f) != "none")
-        if masked:
-            return refuse(db_session, actor, rule_set, "field_masked", dataset=dataset,
-                           fields=masked)
-        records[dataset] = allowed.records
-    return records
+    return {dataset: allowed.records
+            for dataset, allowed in zip(bound.datasets, outcome, strict=True)}
 
 
 def check(*, db_session: Session, settings: Settings, actor: Actor, code: str,
@@ -245,7 +240,7 @@ def check(*, db_session: Session, settings: Settings, actor: Actor, code: str,
                                wanted=[(d, doc.purpose_code) for d in doc.datasets()])
     bound = rules.bind(doc, catalog_view_of(resolved.datasets.values()))
     records = read_subject(db_session=db_session, settings=settings, actor=actor,
-                           rule_set=rule_set, bound=bound, department=department,
+                           bound=bound, department=department,
                            subject=subject, case_number=case_number, consent_id=consent_id,
                            resolved=resolved, now=now or utcnow())
     if isinstance(records, Refused):

@@ -65,6 +65,8 @@ REASONS = {
     "grant_not_yet_valid": "授权尚未生效 / the grant is not valid yet",
     "grant_exhausted": "授权使用次数已用完 / the grant's use limit is reached",
     "field_not_granted": "所查字段超出授权范围 / fields outside the grant",
+    "field_masked": "授权对须比对的字段作了脱敏 / the grant masks a field this read "
+                    "must compare",
     "case_required": "该授权要求提供办件编号 / this grant requires a case number",
     "case_mismatch": "办件不属于本部门或不是该查询对象的 / the case is not your department's "
                      "or not this subject's",
@@ -89,6 +91,9 @@ class Ask:
     case_number: str | None
     consent_id: uuid.UUID | None
     kind: str = "query"  # query / no_submit / remote_query
+    # Fields the reader compares (a rule engine): a grant masking one of them refuses the
+    # read before anything is read, since a masked value cannot be compared.
+    compared: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -380,6 +385,9 @@ def _check(db_session: Session, settings: Settings, consumer: Consumer, ask: Ask
     if outside:
         return _Refusal(ask, "field_not_granted", grant,
                         {"fields": outside, "granted": sorted(granted)})
+    masked = sorted(f for f in ask.compared if granted.get(f, "none") != "none")
+    if masked:
+        return _Refusal(ask, "field_masked", grant, {"fields": masked})
     consent, missing = _justified(db_session, settings, grant, consumer, ask, now,
                                   case_checked=case_checked)
     if missing is not None:
