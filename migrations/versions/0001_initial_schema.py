@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 19:12:39.185680
+Create Date: 2026-12-04 14:30:25.346802
 """
 
 from __future__ import annotations
@@ -494,11 +494,13 @@ def upgrade() -> None:
         sa.Column("hidden_reason", sa.Text(), nullable=True),
         sa.Column("result_enc", sa.LargeBinary(), nullable=True),
         sa.Column("answered_at", tongban.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("bulk_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_accesses")),
     )
     with op.batch_alter_table("sharing_accesses", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sharing_accesses_at"), ["at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sharing_accesses_bulk_id"), ["bulk_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_sharing_accesses_consumer_credit_code"),
             ["consumer_credit_code"],
@@ -514,6 +516,12 @@ def upgrade() -> None:
             batch_op.f("ix_sharing_accesses_subject_key"), ["subject_key"], unique=False
         )
 
+    op.create_table(
+        "sharing_bulk_subjects",
+        sa.Column("subject_key", sa.String(length=64), nullable=False),
+        sa.Column("bulk_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("subject_key", "bulk_id", name=op.f("pk_sharing_bulk_subjects")),
+    )
     op.create_table(
         "sharing_grant_usage",
         sa.Column("grant_id", sa.Uuid(), nullable=False),
@@ -3108,11 +3116,13 @@ def downgrade() -> None:
     op.drop_table("supervision_complaint_numbers")
     op.drop_table("supervision_complaint_categories")
     op.drop_table("sharing_grant_usage")
+    op.drop_table("sharing_bulk_subjects")
     with op.batch_alter_table("sharing_accesses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_subject_key"))
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_grant_id"))
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_dataset_code"))
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_consumer_credit_code"))
+        batch_op.drop_index(batch_op.f("ix_sharing_accesses_bulk_id"))
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_at"))
 
     op.drop_table("sharing_accesses")

@@ -18,8 +18,16 @@ from tongban.cli import app as cli
 from tongban.eligibility import batch, screening, service
 from tongban.errors import InvalidInput
 from tongban.identity.actor import SYSTEM_ACTOR
-from tongban.sharing import grants
-from tongban.sharing.models import Access
+from tongban.outbox.models import OutboxMessage
+from tongban.sharing import grants, queries
+from tongban.sharing.models import Access, BulkSubject
+
+
+def bulk_reads(db_session: Session) -> list[tuple[Access, str]]:
+    """Every screening read logged, as (access row, subject key) pairs."""
+    return [(a, key) for a, key in db_session.execute(
+        select(Access, BulkSubject.subject_key)
+        .join(BulkSubject, BulkSubject.bulk_id == Access.bulk_id)).all()]
 
 
 def _csv(rows: list[list[str]]) -> bytes:
@@ -44,8 +52,9 @@ def test_a_file_of_applicants_gets_a_verdict_and_an_explanation_per_row(
                                                  ("5", "不符合", "杨帆")]
     assert "216000" in body[1][-1] and "《最低生活保障审核确认办法》" in body[1][-1]
     assert elig.ids["张伟"] not in resp.text  # masked in the result
+    assert len(bulk_reads(db_session)) == 3 * 7  # three applicants, seven datasets
     logged = db_session.scalars(select(Access).where(Access.kind == "bulk")).all()
-    assert len(logged) == 3 * 7  # three applicants, seven datasets
+    assert len(logged) == 7 and {a.result_count for a in logged} == {3}  # one per dataset
 
 
 def test_a_bad_file_names_row_and_field_and_nothing_is_read(db_session: Session,
@@ -98,8 +107,16 @@ def test_a_population_screening_logs_the_eligible_and_the_run(db_session: Sessio
                             actor=SYSTEM_ACTOR, code="housing_security")
     assert not isinstance(done, service.Refused)
     assert done.table.height == 6 and len(done.eligible_keys) == 1  # 王芳
-    logged = db_session.scalars(select(Access).where(Access.kind == "bulk")).all()
-    assert {a.subject_key for a in logged} == set(done.eligible_keys)
+    assert {key for _, key in bulk_reads(db_session)} == set(done.eligible_keys)
+    (eligible,) = done.eligible_keys
+    seen = queries.usage_of(db_session=db_session, subject_key=eligible).reads
+    assert {(a.kind, a.dataset_code) for a in seen} == {
+        ("bulk", dataset) for dataset in done.bound.datasets}
+    acts = [m.payload for m in db_session.scalars(select(OutboxMessage).where(
+        OutboxMessage.kind == "sharing.access")).all() if m.payload.get("kind") == "bulk"]
+    assert len(acts) == len(done.bound.datasets)
+    assert {(p["subjects"], p["subjects_sha256"]) for p in acts} == {
+        (1, queries.subjects_digest([eligible]))}
     run = db_session.scalars(select(AuditEntry).where(
         AuditEntry.action == "eligibility.screening")).one()
     assert run.details["population"] == 6 and run.details["eligible"] == 1
@@ -144,7 +161,7 @@ def test_a_nightly_run_reads_each_registry_once_and_logs_each_policy_as_screened
     together = screening.screen_many(db_session=db_session, settings=elig.settings,
                                      actor=SYSTEM_ACTOR, codes=PERSON_POLICIES)
     assert sorted(reads) == sorted({d for _, ds in alone.values() for d in ds})
-    logged = db_session.scalars(select(Access).where(Access.kind == "bulk")).all()
+    logged = bulk_reads(db_session)
     for code in PERSON_POLICIES:
         done = together[code]
         assert not isinstance(done, service.Refused)
@@ -152,11 +169,11 @@ def test_a_nightly_run_reads_each_registry_once_and_logs_each_policy_as_screened
         assert done.table.sort(vector.KEY).equals(table)
         purpose = done.bound.doc.purpose_code
         for dataset, fields in datasets.items():
-            rows = [a for a in logged if a.purpose_code == purpose and
+            rows = [(a, key) for a, key in logged if a.purpose_code == purpose and
                     a.dataset_code == dataset]
-            assert sorted(a.subject_key for a in rows) == sorted(done.eligible_keys)
+            assert sorted(key for _, key in rows) == sorted(done.eligible_keys)
             assert all(a.fields == (fields or ["id_number"]) and
-                       a.grant_id == done.grants[dataset].grant_id for a in rows)
+                       a.grant_id == done.grants[dataset].grant_id for a, _ in rows)
     assert len(db_session.scalars(select(AuditEntry).where(
         AuditEntry.action == "eligibility.screening")).all()) == 3
 

@@ -4,10 +4,10 @@ The rule set's department reads each dataset once for everyone, so its grants ar
 checked once per dataset (live, for this purpose, covering the fields, unmasked, and
 asking for no case or consent per subject: a screening grant rests on a statute), and
 one use is counted per dataset. What was read is logged with sharing's
-`log_bulk_access`: for a file of applicants, every subject named; for a whole
-population, the subjects the screening found eligible (whose data now serves a
-decision about them), while the run itself (population size, datasets, fields, grants)
-is one audit entry and one ledger act.
+`log_bulk_accesses` (an access row per dataset, the subjects once): for a file of
+applicants, every subject named; for a whole population, the subjects the screening
+found eligible (whose data now serves a decision about them), while the run itself
+(population size, datasets, fields, grants) is one audit entry and one ledger act.
 """
 
 from __future__ import annotations

@@ -279,6 +279,19 @@ class Access(IdMixin, Base):
     # The masked answer, sealed (a 免提交 material and a remote answer are kept).
     result_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     answered_at: Mapped[datetime | None]
+    # A screening's read (kind "bulk") names its subjects in `BulkSubject`, not here.
+    bulk_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+
+
+class BulkSubject(Base):
+    """One subject of a screening (一键核对 over a file, 免申即享 over a population): the
+    screening's access rows (one per dataset, sharing a `bulk_id`) apply to every subject
+    named here, so the subject's view finds them by key."""
+
+    __tablename__ = "sharing_bulk_subjects"
+
+    subject_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bulk_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
 
 class FetchState(StrEnum):

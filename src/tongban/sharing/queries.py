@@ -14,17 +14,17 @@ delays shown only as a reason and the date they will show (AJ v3's hiddenUntil).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Text, and_, insert, select, text
+from sqlalchemy import and_, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from tongban.audit.service import record as audit
 from tongban.audit.service import record_many as audit_many
 from tongban.catalog.models import Department
 from tongban.config import Settings
@@ -32,12 +32,13 @@ from tongban.db import copy_rows, new_id, utcnow
 from tongban.errors import DomainError, Forbidden
 from tongban.identity import crypto
 from tongban.identity.actor import Actor
-from tongban.ledger.service import record_act, record_acts
+from tongban.ledger.service import record_acts
 from tongban.sharing import consents, grants, registries
 from tongban.sharing.fields import mask
 from tongban.sharing.models import (
     Access,
     AccessOutcome,
+    BulkSubject,
     Consent,
     Dataset,
     Grant,
@@ -162,9 +163,11 @@ def _row(settings: Settings, actor: Actor, consumer: Consumer | None, ask: Ask,
         "answered_at": now if outcome != AccessOutcome.pending else None}
 
 
-def _write(db_session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list[Access]:
-    """Append access rows, an audit entry and a ledger act for each: three executemany
-    INSERTs however many rows, in the caller's transaction."""
+def _write(db_session: Session, actor: Actor, rows: list[dict[str, Any]],
+           bulk: dict[str, Any] | None = None) -> list[Access]:
+    """Append access rows, an audit entry and a ledger act for each (with a screening's
+    `bulk` facts): three executemany INSERTs however many rows, in the caller's
+    transaction."""
     entries, acts = [], []
     for row in rows:
         details = {"outcome": row["outcome"], "reason": row["reason"],
@@ -172,7 +175,8 @@ def _write(db_session: Session, actor: Actor, rows: list[dict[str, Any]]) -> lis
                    "purpose_code": row["purpose_code"], "case_number": row["case_number"],
                    "fields": row["fields"], "result_count": row["result_count"],
                    "kind": row["kind"],
-                   "grant_id": str(row["grant_id"]) if row["grant_id"] else None}
+                   "grant_id": str(row["grant_id"]) if row["grant_id"] else None,
+                   **(bulk or {})}
         entries.append({"actor_id": actor.account_id, "actor_name": actor.name,
                         "action": f"sharing.{row['kind']}", "entity": "sharing_access",
                         "entity_id": str(row["id"]), "details": details})
@@ -550,9 +554,14 @@ def usage_of(*, db_session: Session, subject_key: str, now: datetime | None = No
     """Every allowed read of the subject's data, newest first, except those a grant
     delays: for each of them only the reason and the date it will show."""
     now = now or utcnow()
-    rows = list(db_session.scalars(select(Access).where(
-        Access.subject_key == subject_key, Access.outcome == AccessOutcome.allowed)
-        .order_by(Access.at.desc()).limit(max(1, min(limit, 5000)))))
+    limit = max(1, min(limit, 5000))
+    own = select(Access).where(Access.subject_key == subject_key,
+                               Access.outcome == AccessOutcome.allowed)
+    screened = (select(Access).join(BulkSubject, BulkSubject.bulk_id == Access.bulk_id)
+                .where(BulkSubject.subject_key == subject_key))
+    rows = sorted({a.id: a for query in (own, screened) for a in db_session.scalars(
+        query.order_by(Access.at.desc(), Access.id.desc()).limit(limit))}.values(),
+        key=lambda a: (a.at, a.id), reverse=True)[:limit]
     reads = [a for a in rows if a.hidden_until is None or a.hidden_until <= now]
     hidden = [Hidden(a.hidden_reason or "", a.hidden_until) for a in rows
               if a.hidden_until is not None and a.hidden_until > now]
@@ -566,43 +575,6 @@ def my_usage(*, db_session: Session, settings: Settings, actor: Actor,
     return usage_of(db_session=db_session, subject_key=key, now=now)
 
 
-BULK_COLUMNS = ("id", "at", "kind", "outcome", "actor_id", "actor_name",
-                "consumer_credit_code", "consumer_name", "consumer_region", "provider_region",
-                "dataset_code", "subject_key", "subject_masked", "fields", "purpose_code",
-                "purpose_text", "legal_ref", "grant_id", "grant_version", "result_count",
-                "hidden_until", "hidden_reason", "answered_at")
-
-# PostgreSQL makes the bulk rows itself from the subject keys sent once (COPY into a
-# temporary table): a UUIDv7 per row (the ms clock in the first 48 bits, version 7, as
-# `db.new_id` makes them) and the columns every row of a dataset shares as parameters.
-_UUID7 = ("encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
-          "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
-          "FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid")
-_STAGE = "tb_bulk_subjects"
-
-
-def _bulk_insert() -> Any:
-    """INSERT ... SELECT of one dataset's bulk rows from the staged keys (PostgreSQL)."""
-    from sqlalchemy.dialects import postgresql
-
-    table = Access.__table__
-
-    def value(column: str) -> str:
-        if column == "subject_key":
-            return "s.key"
-        kind = table.c[column].type
-        # unbounded: a value too long fails on assignment, as the COPY path's would
-        name = ("VARCHAR" if isinstance(kind, String) and not isinstance(kind, Text)
-                else kind.compile(dialect=postgresql.dialect()))
-        return f"CAST(:{column} AS {name})"
-
-    return text(f"INSERT INTO sharing_accesses ({', '.join(BULK_COLUMNS)}) SELECT {_UUID7}, "
-                + ", ".join(value(c) for c in BULK_COLUMNS[1:]) + f" FROM {_STAGE} AS s")
-
-
-_BULK_INSERT = _bulk_insert()
-
-
 @dataclass(frozen=True)
 class BulkRead:
     """One dataset a screening read for every subject it logs, under one grant."""
@@ -613,55 +585,13 @@ class BulkRead:
     legal_ref: str = ""
 
 
-def _bulk_fixed(settings: Settings, actor: Actor, consumer: Consumer, read: BulkRead,
-                purpose_code: str, purpose_text: str, now: datetime) -> dict[str, Any]:
-    """The columns every access row of one dataset's bulk read shares."""
-    grant = read.grant
-    hidden = grant.hidden_days if grant is not None else 0
-    return {
-        "at": now, "kind": "bulk", "outcome": str(AccessOutcome.allowed),
-        "actor_id": actor.account_id, "actor_name": actor.name,
-        "consumer_credit_code": consumer.credit_code, "consumer_name": consumer.name,
-        "consumer_region": consumer.region, "provider_region": settings.node_region,
-        "dataset_code": read.dataset, "subject_masked": "", "fields": list(read.fields),
-        "purpose_code": purpose_code, "purpose_text": purpose_text,
-        "legal_ref": read.legal_ref or (grant.detail["basis"]["legal_ref"] if grant else ""),
-        "grant_id": grant.grant_id if grant else None,
-        "grant_version": grant.version if grant else None, "result_count": 1,
-        "hidden_until": now + timedelta(days=hidden) if hidden else None,
-        "hidden_reason": (grant.detail["visibility"]["hidden_reason"]
-                          if hidden and grant else None),
-        "answered_at": now}
-
-
-def _stage(db_session: Session, subject_keys: Sequence[str]) -> None:
-    """The subject keys, once, into this transaction's temporary table (PostgreSQL)."""
-    connection = db_session.connection()
-    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (key text) "
-                               "ON COMMIT DROP")
-    connection.exec_driver_sql(f"TRUNCATE {_STAGE}")
-    raw: Any = connection.connection.dbapi_connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY {_STAGE} (key) FROM STDIN") as copy:
-        copy.write("".join(f"{key}\n" for key in subject_keys))
-
-
-def _bulk_rows(db_session: Session, fixed: dict[str, Any], subject_keys: Sequence[str],
-               staged: bool) -> int:
-    """One dataset's access rows: made on the server from the staged keys (PostgreSQL),
-    else sent row by row."""
-    if staged:
-        params = {**fixed, "fields": json.dumps(fixed["fields"], ensure_ascii=False)}
-        return int(db_session.connection().execute(_BULK_INSERT, params).rowcount)
-    template = [fixed.get(c) for c in BULK_COLUMNS]
-    at_id, at_key = BULK_COLUMNS.index("id"), BULK_COLUMNS.index("subject_key")
-
-    def rows() -> Iterator[list[Any]]:
-        for key in subject_keys:
-            row = list(template)
-            row[at_id], row[at_key] = new_id(), key
-            yield row
-
-    return copy_rows(db_session, Access.__table__, BULK_COLUMNS, rows())
+def subjects_digest(subject_keys: Iterable[str]) -> str:
+    """SHA-256 of a screening's subject keys, sorted, one per line: what its ledger acts
+    bind, so `tongban verify` can tell when a subject is added to or dropped from it."""
+    digest = hashlib.sha256()
+    for key in sorted(subject_keys):
+        digest.update(f"{key}\n".encode())
+    return digest.hexdigest()
 
 
 def log_bulk_accesses(*, db_session: Session, settings: Settings, actor: Actor,
@@ -669,32 +599,28 @@ def log_bulk_accesses(*, db_session: Session, settings: Settings, actor: Actor,
                       purpose_text: str, subject_keys: Sequence[str],
                       now: datetime | None = None) -> int:
     """Log a rule engine's screening reads (一键核对, 免申即享) of several datasets: one
-    access row per subject and dataset, so each subject sees every read (and, under a
-    grant that delays disclosure, sees it when the grant says); one audit entry and one
-    ledger act per dataset. On PostgreSQL the keys travel once (COPY) and the server
-    writes the rows of each dataset in one INSERT ... SELECT. Returns the rows written."""
+    access row per dataset, all sharing one `bulk_id`, and the subjects once as
+    `BulkSubject` rows (COPY on PostgreSQL), so each subject sees every read (and, under a
+    grant that delays disclosure, sees it when the grant says); an audit entry and a
+    ledger act per dataset binding the subjects' digest. Returns the subject reads
+    logged (subjects x datasets)."""
     now = now or utcnow()
-    staged = db_session.get_bind().dialect.name == "postgresql" and bool(subject_keys)
-    if staged:
-        _stage(db_session, subject_keys)
-    total = 0
+    keys = sorted(set(subject_keys))
+    bulk_id = new_id()
+    copy_rows(db_session, BulkSubject.__table__, ("subject_key", "bulk_id"),
+              ((key, bulk_id) for key in keys))
+    rows = []
     for read in reads:
-        written = _bulk_rows(db_session, _bulk_fixed(settings, actor, consumer, read,
-                                                     purpose_code, purpose_text, now),
-                             subject_keys, staged)
-        total += written
-        grant = read.grant
-        details = {"dataset": read.dataset, "consumer": consumer.credit_code,
-                   "purpose_code": purpose_code, "subjects": written,
-                   "fields": list(read.fields),
-                   "grant_id": str(grant.grant_id) if grant else None,
-                   "grant_version": grant.version if grant else None}
-        audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
-              action="sharing.bulk", entity="sharing_dataset", entity_id=read.dataset,
-              details=details)
-        record_act(db_session=db_session, kind="sharing.bulk_access",
-                   payload={**details, "at": now.isoformat()})
-    return total
+        ask = Ask(read.dataset, None, list(read.fields), purpose_code, purpose_text,
+                  None, None, kind="bulk")
+        row = _row(settings, actor, consumer, ask, now, outcome=AccessOutcome.allowed,
+                   grant=read.grant, count=len(keys))
+        row["bulk_id"] = bulk_id
+        row["legal_ref"] = read.legal_ref or row["legal_ref"]
+        rows.append(row)
+    _write(db_session, actor, rows, bulk={"bulk_id": str(bulk_id), "subjects": len(keys),
+                                          "subjects_sha256": subjects_digest(keys)})
+    return len(keys) * len(reads)
 
 
 def log_bulk_access(*, db_session: Session, settings: Settings, actor: Actor,
