@@ -5,6 +5,7 @@ retry, both with Retry-After; anything else stays an error (and a 500)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from tongban import db
 from tongban.db import contention, make_engine
 from tongban.errors import Busy, RetryConflict
 
@@ -96,3 +98,39 @@ def test_a_lost_optimistic_version_check_is_retry() -> None:
     clear = contention(StaleDataError("UPDATE statement on table 'cases' expected to update 1 "
                                       "row(s); 0 were matched."))
     assert isinstance(clear, RetryConflict) and clear.status == 409
+
+
+
+def _kill(engine: Engine, pid: int) -> None:
+    """End the server process of one connection (and wait until it has gone)."""
+    with engine.connect() as other:
+        assert other.execute(text("SELECT pg_terminate_backend(:p, 5000)"),
+                             {"p": pid}).scalar_one()
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced_before_use(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection that sat idle in the pool is pinged before it is handed out: one the
+    server ended meanwhile (a restart, a dropped link) is replaced and the caller's
+    statement runs. One that came straight back is used as it is, with no ping: if the
+    server ended it, that statement fails as a disconnect, which renews the whole pool."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL server ends connections; SQLite has none")
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.3)
+    pool = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        with pool.connect() as conn:
+            victim = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        _kill(engine, victim)
+        with pytest.raises(DBAPIError) as caught, pool.connect() as conn:  # not pinged
+            conn.execute(text("SELECT 1"))
+        assert caught.value.connection_invalidated
+        with pool.connect() as conn:  # a new connection, the dead one dropped
+            victim = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        _kill(engine, victim)
+        time.sleep(0.4)  # idle long enough to be pinged
+        with pool.connect() as conn:
+            fresh = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert fresh != victim
+    finally:
+        pool.dispose()

@@ -54,8 +54,9 @@ def rate_limit(scope: str) -> Callable[[Request], None]:
     return admit
 
 
-def get_settings_dep(request: Request) -> Settings:
-    """The app's settings (tests build apps with their own)."""
+async def get_settings_dep(request: Request) -> Settings:
+    """The app's settings (tests build apps with their own). Async: it does no I/O, and
+    FastAPI runs a sync dependency in a worker thread, one more thread hop per request."""
     settings: Settings = request.app.state.settings
     return settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import uuid6
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
@@ -133,10 +134,37 @@ def _make_engine(url: str, *, lock_timeout_ms: int | None, **kwargs: Any) -> Eng
         return engine
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
     timeout = lock_timeout_ms or PG_LOCK_TIMEOUT_MS
     kwargs.setdefault("connect_args", {"options": f"-c lock_timeout={int(timeout)}"})
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection idle this long is pinged before use (see ping_when_idle).
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping for the connections that sat idle in the pool PING_AFTER_IDLE_SECONDS
+    (a server restart or a dropped idle link is what leaves one stale): pre_ping pays a
+    round trip on every checkout, so a busy pool, whose connections come straight back,
+    pinged several times per request. A stale one is found as pre_ping finds it, and the
+    pool is invalidated the same way; one that breaks while in use is a disconnect error
+    like any, which invalidates the pool too."""
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # fresh from connect(), or back in the pool only a moment ago
+        if not engine.dialect._do_ping_w_event(dbapi_conn):  # a disconnect: as pre_ping
+            raise InvalidatePoolError()
 
 
 # SQLSTATEs of a transaction that lost a race (rolled back, worth retrying at once) and

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tongban.cases.models import CaseNumberSequence
+from tongban.db import ping_when_idle
 
 
 def _next_number_upsert(insert: Any) -> Any:
@@ -70,9 +71,12 @@ def _number_engine(engine: Engine) -> Engine:
             # lose only counter steps whose cases never committed (a gap, no duplicate).
             # Enough idle connections for the applications in flight at once: one beyond
             # the pool is opened and closed again per number (a new server process).
+            # Autocommit: the upsert is one atomic statement, so it needs no BEGIN and
+            # COMMIT round trips of its own.
             found = create_engine(engine.url, pool_size=6, max_overflow=4,
-                                  pool_pre_ping=True,
+                                  isolation_level="AUTOCOMMIT",
                                   connect_args={"options": "-c synchronous_commit=off"})
+            ping_when_idle(found)
             _NUMBER_ENGINES[id(engine)] = found
             event.listen(engine, "engine_disposed", _dispose_number_engine)
     return found
