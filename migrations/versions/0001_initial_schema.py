@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 14:30:25.346802
+Create Date: 2026-12-04 16:31:16.888539
 """
 
 from __future__ import annotations
@@ -500,7 +500,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sharing_accesses", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sharing_accesses_at"), ["at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_sharing_accesses_bulk_id"), ["bulk_id"], unique=False)
+        batch_op.create_index(
+            "ix_sharing_accesses_bulk_id",
+            ["bulk_id"],
+            unique=False,
+            postgresql_where=sa.text("bulk_id IS NOT NULL"),
+            sqlite_where=sa.text("bulk_id IS NOT NULL"),
+        )
         batch_op.create_index(
             batch_op.f("ix_sharing_accesses_consumer_credit_code"),
             ["consumer_credit_code"],
@@ -3122,7 +3128,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_grant_id"))
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_dataset_code"))
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_consumer_credit_code"))
-        batch_op.drop_index(batch_op.f("ix_sharing_accesses_bulk_id"))
+        batch_op.drop_index(
+            "ix_sharing_accesses_bulk_id",
+            postgresql_where=sa.text("bulk_id IS NOT NULL"),
+            sqlite_where=sa.text("bulk_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_sharing_accesses_at"))
 
     op.drop_table("sharing_accesses")

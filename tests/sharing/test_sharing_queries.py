@@ -339,10 +339,18 @@ def test_a_read_of_several_datasets_is_all_or_nothing_and_counts_each_use_once(
     assert uses() == {FUND: 1, pension: 1, medical: 2}  # the others' counts put back
     db_session.commit()
     assert db_session.scalar(select(func.count()).select_from(Access)) == 5
-    assert db_session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.entity == "sharing_access")) == 5
-    assert db_session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.kind == "sharing.access")) == 5
+    # one audit entry and one ledger act per request, binding each of its access rows
+    entries = db_session.scalars(select(AuditEntry).where(
+        AuditEntry.entity == "sharing_access").order_by(AuditEntry.at)).all()
+    acts = db_session.scalars(select(OutboxMessage).where(
+        OutboxMessage.kind == "sharing.access").order_by(OutboxMessage.seq)).all()
+    assert len(entries) == len(acts) == 2
+    assert [r["access_id"] for r in acts[0].payload["reads"]] == [
+        str(a.access.id) for a in out]
+    assert [r["dataset"] for r in entries[0].details["reads"]] == [FUND, pension, medical,
+                                                                   medical]
+    assert acts[1].payload["access_id"] == str(again.access.id)
+    assert acts[1].payload["reason"] == "grant_exhausted"
     unknown = queries.read_all(db_session=db_session, settings=world.settings, actor=staff,
                                consumer=consumer, asks=asks(FUND, "no.such_dataset"))
     assert isinstance(unknown, queries.Denied) and unknown.reason == "unknown_dataset"

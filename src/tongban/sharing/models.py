@@ -280,7 +280,12 @@ class Access(IdMixin, Base):
     result_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     answered_at: Mapped[datetime | None]
     # A screening's read (kind "bulk") names its subjects in `BulkSubject`, not here.
-    bulk_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    bulk_id: Mapped[uuid.UUID | None]
+
+    # Few rows are a screening's: a partial index, which a single read does not touch.
+    __table_args__ = (Index("ix_sharing_accesses_bulk_id", "bulk_id",
+                            postgresql_where=text("bulk_id IS NOT NULL"),
+                            sqlite_where=text("bulk_id IS NOT NULL")),)
 
 
 class BulkSubject(Base):

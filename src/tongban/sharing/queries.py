@@ -25,14 +25,14 @@ from typing import Any
 from sqlalchemy import and_, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from tongban.audit.service import record_many as audit_many
+from tongban.audit.service import record as audit
 from tongban.catalog.models import Department
 from tongban.config import Settings
 from tongban.db import copy_rows, new_id, utcnow
 from tongban.errors import DomainError, Forbidden
 from tongban.identity import crypto
 from tongban.identity.actor import Actor
-from tongban.ledger.service import record_acts
+from tongban.ledger.service import record_act
 from tongban.sharing import consents, grants, registries
 from tongban.sharing.fields import mask
 from tongban.sharing.models import (
@@ -48,6 +48,7 @@ from tongban.sharing.models import (
 )
 
 RESULT_COLUMN = "sharing_accesses.result"
+ACCESS_INSERT = insert(Access)  # Core: executed on the connection, no ORM bulk path
 QUERY_ROLES = frozenset({"clerk", "reviewer", "data_steward", "supervisor"})
 AUDIT_ROLES = frozenset({"data_steward", "supervisor", "operator"})
 
@@ -163,29 +164,32 @@ def _row(settings: Settings, actor: Actor, consumer: Consumer | None, ask: Ask,
         "answered_at": now if outcome != AccessOutcome.pending else None}
 
 
+def _facts(row: dict[str, Any]) -> dict[str, Any]:
+    """What an access row's audit entry and ledger act say of it."""
+    return {"access_id": str(row["id"]), "outcome": row["outcome"], "reason": row["reason"],
+            "dataset": row["dataset_code"], "consumer": row["consumer_credit_code"],
+            "purpose_code": row["purpose_code"], "case_number": row["case_number"],
+            "fields": row["fields"], "result_count": row["result_count"],
+            "kind": row["kind"], "grant_id": str(row["grant_id"]) if row["grant_id"] else None,
+            "grant_version": row["grant_version"]}
+
+
 def _write(db_session: Session, actor: Actor, rows: list[dict[str, Any]],
            bulk: dict[str, Any] | None = None) -> list[Access]:
-    """Append access rows, an audit entry and a ledger act for each (with a screening's
-    `bulk` facts): three executemany INSERTs however many rows, in the caller's
-    transaction."""
-    entries, acts = [], []
-    for row in rows:
-        details = {"outcome": row["outcome"], "reason": row["reason"],
-                   "dataset": row["dataset_code"], "consumer": row["consumer_credit_code"],
-                   "purpose_code": row["purpose_code"], "case_number": row["case_number"],
-                   "fields": row["fields"], "result_count": row["result_count"],
-                   "kind": row["kind"],
-                   "grant_id": str(row["grant_id"]) if row["grant_id"] else None,
-                   **(bulk or {})}
-        entries.append({"actor_id": actor.account_id, "actor_name": actor.name,
-                        "action": f"sharing.{row['kind']}", "entity": "sharing_access",
-                        "entity_id": str(row["id"]), "details": details})
-        acts.append(("sharing.access", {"access_id": str(row["id"]),
-                                        "at": row["at"].isoformat(),
-                                        "grant_version": row["grant_version"], **details}))
-    db_session.execute(insert(Access), rows)
-    audit_many(db_session=db_session, entries=entries)
-    record_acts(db_session=db_session, acts=acts)
+    """Append the access rows of one request (with a screening's `bulk` facts), one audit
+    entry and one ledger act for all of them (the act binds every row's facts): three
+    INSERTs however many rows, in the caller's transaction."""
+    facts = [_facts(row) for row in rows]
+    first = rows[0]
+    details = {**(facts[0] if len(rows) == 1 else {
+        "reads": facts, "kind": first["kind"], "consumer": first["consumer_credit_code"],
+        "purpose_code": first["purpose_code"]}), **(bulk or {})}
+    db_session.connection().execute(ACCESS_INSERT, rows)
+    audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
+          action=f"sharing.{first['kind']}", entity="sharing_access",
+          entity_id=str(first["id"]), details=details)
+    record_act(db_session=db_session, kind="sharing.access",
+               payload={"at": first["at"].isoformat(), **details})
     accesses = [Access(**row) for row in rows]
     for access in accesses:  # the rows just written, as loaded objects of the session
         make_transient_to_detached(access)
