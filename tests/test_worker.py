@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from tongban import worker
 from tongban.config import Settings
-from tongban.db import make_sessionmaker, utcnow
+from tongban.db import make_engine, make_sessionmaker, utcnow
 from tongban.ledger import service as ledger
+from tongban.node.keyring import keyring
 from tongban.node.root import WorkerJob
 from tongban.queue import service as queue
 from tongban.queue.models import JobState
@@ -110,6 +111,43 @@ def test_two_workers_never_run_a_leased_job_at_once(
     w2.close()
     assert results == {"a": {"slow": 1}, "b": {"slow": None}}
     assert seen == ["w1"]
+
+
+def test_a_job_waiting_on_a_peer_leaves_the_database_to_the_requests(
+    engine: Engine, settings: Settings, db_session: Session
+) -> None:
+    """A job that reads, then waits as on a hung peer (an envelope posted, a checkpoint
+    fetched), must not hold the write lock: on SQLite that is the whole database's, and
+    every request of the node queued behind it until it answered 503 busy."""
+    waiting, release = threading.Event(), threading.Event()
+
+    def waits_on_a_peer(session: Session, _settings: Settings) -> int:
+        session.execute(select(JobState.name)).all()
+        waiting.set()
+        release.wait(20)
+        return 1
+
+    job = worker.NamedJob("waits", WorkerJob(waits_on_a_peer, every=0))
+    w = worker.Worker(make_sessionmaker(engine), settings)
+    results: dict[str, dict[str, int | None]] = {}
+    t = threading.Thread(target=lambda: results.update(run=w.tick(only=[job])))
+    t.start()
+    # A request's write meanwhile, on an engine that waits at most 0.3 s for a lock (on
+    # SQLite it would otherwise wait its busy timeout, then fail).
+    impatient = make_engine(settings.database_url, lock_timeout_ms=300, keys=keyring(settings))
+    try:
+        assert waiting.wait(20)
+        with make_sessionmaker(impatient)() as request:
+            ledger.record_act(db_session=request, kind="case.accepted", payload={"case": "w"})
+            request.commit()
+    finally:
+        release.set()
+        t.join(20)
+        impatient.dispose()
+        w.close()
+    assert results == {"run": {"waits": 1}}
+    state = db_session.scalar(select(JobState).where(JobState.name == "waits"))
+    assert state is not None and state.runs == 1  # the turn was claimed and recorded
 
 
 def test_one_worker_leads_a_sequencer_and_another_takes_over_when_it_goes(

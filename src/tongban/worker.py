@@ -5,8 +5,9 @@ claim its registration names (tongban.node.root.WorkerJob, tongban.queue.service
 machines: a leased job runs in one of them at a time, a shared job in all of them on
 different rows, and the ledger in the one that leads it. A SQLite node (one machine,
 one writer) runs it in a thread of `tongban serve` instead. A job's work and the record
-of its claim commit together, so a worker killed mid-batch leaves nothing half done and
-the next worker does it again, once.
+of its claim commit together (on SQLite the claim commits just before: Worker._turn_taken),
+so a worker killed mid-batch leaves nothing half done and the next worker does it again,
+once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Worker:
         self.factory, self.settings = factory, settings
         bind = factory.kw["bind"]
         self.leadership = queue.Leadership(bind.engine if hasattr(bind, "engine") else bind)
+        # PostgreSQL: a turn is a row lock held with the job's work (N workers share the
+        # jobs); SQLite: one writer for the whole database, see _turn_taken.
+        self._one_writer = bind.dialect.name == "sqlite"
         self._ensured = False
 
     def _ensure(self, named: list[NamedJob]) -> None:
@@ -60,9 +64,12 @@ class Worker:
         if job.claim == "leader" and not self.leadership.leads(name):
             return None
         try:
+            if self._one_writer and job.claim != "shared" and not self._turn_taken(
+                    name, job.every, force):
+                return None
             with transaction(self.factory) as session:
                 now = utcnow()
-                if job.claim != "shared" and not queue.take_turn(
+                if not self._one_writer and job.claim != "shared" and not queue.take_turn(
                         db_session=session, name=name, every=job.every, now=now,
                         force=force):
                     return None
@@ -74,6 +81,17 @@ class Worker:
             log.exception("worker job %s failed", name)
             self._record_failure(name, f"{type(exc).__name__}: {exc}")
             return -1
+
+    def _turn_taken(self, name: str, every: float, force: bool) -> bool:
+        """SQLite: the turn is claimed and committed before the job runs. There the claim's
+        UPDATE takes the write lock of the whole database, and a job that then waits on a
+        peer (an envelope posted, a checkpoint fetched: seconds when the peer hangs) held
+        it for every request of the node, which answered 503 busy. The UPDATE stays the
+        claim (a second worker finds the turn taken); a worker killed mid-job leaves its
+        work rolled back and the job due again `every` seconds on."""
+        with transaction(self.factory) as session:
+            return queue.take_turn(db_session=session, name=name, every=every, now=utcnow(),
+                                   force=force)
 
     def _record_failure(self, name: str, error: str) -> None:
         try:
