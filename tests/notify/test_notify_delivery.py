@@ -113,6 +113,37 @@ def test_preferences_choose_the_channels_of_each_kind(world: World) -> None:
     assert channels(other) == ["email", "sms"]  # not named: every address known
 
 
+def test_the_sms_number_is_the_preferences_own_else_identitys(world: World) -> None:
+    from datetime import date
+
+    from tongban.identity import service as identity
+    from tongban.identity.actor import SYSTEM_ACTOR
+    from tongban.identity.ids import make_resident_id
+
+    w = world
+    person = identity.create_person(
+        db_session=w.db, settings=w.settings, actor=SYSTEM_ACTOR, name="钱七",
+        id_number=make_resident_id("510104", date(1991, 2, 3), 21), phone="13700001111")
+    account = identity.create_account(
+        db_session=w.db, actor=SYSTEM_ACTOR, username="qian.qi", password="Qian-Qi-Pass-42",
+        display_name="钱七", roles=["applicant"], person_id=person.id)
+
+    def sms_to(to: Recipient) -> list[str]:
+        return list(preferences.addresses_for(db_session=w.db, settings=w.settings,
+                                              recipient=to, kind="notify.test").values())
+
+    # Identity's phone, found through the person or through the person's account.
+    assert sms_to(Recipient.person(person.id)) == ["13700001111"]
+    assert sms_to(Recipient.account(account.id)) == ["13700001111"]
+    # An enterprise has no identity phone; nobody known has no address at all.
+    assert sms_to(Recipient.enterprise(__import__("uuid").uuid4())) == []
+    # The preferences' own number wins over identity's; opting out of SMS is heard.
+    _subscribe(w, email=None, phone="13912345678")
+    assert sms_to(Recipient.person(w.people["self"])) == ["13912345678"]
+    _subscribe(w, email=None, phone="13912345678", channels={"notify.test": []})
+    assert sms_to(Recipient.person(w.people["self"])) == []
+
+
 def test_a_refused_address_fails_at_once_and_is_shown_to_an_operator(
         world: World, smtp_server: SmtpServer) -> None:
     w = world

@@ -9,12 +9,11 @@ from identity unless the preferences give another.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, null, select
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
@@ -23,6 +22,7 @@ from tongban.errors import InvalidInput
 from tongban.identity import crypto
 from tongban.identity import service as identity
 from tongban.identity.actor import Actor
+from tongban.identity.models import Account, Person
 from tongban.node.keyring import KeyRing
 from tongban.notify import templates
 from tongban.notify.models import Channel, Preference, RecipientKind
@@ -59,37 +59,53 @@ def _open(settings: Settings, blob: bytes | None, column: str) -> str | None:
     return None if blob is None else crypto.decrypt(settings=settings, blob=blob, column=column)
 
 
-def _identity_phone(db_session: Session, settings: Settings, recipient: Recipient) -> str | None:
-    person_id: uuid.UUID | None = None
-    if recipient.kind == RecipientKind.person:
-        person_id = recipient.id
-    elif recipient.kind == RecipientKind.account:
-        account = identity.get_account(db_session=db_session, account_id=recipient.id)
-        person_id = account.person_id
-    if person_id is None:
-        return None
-    person = identity.get_person(db_session=db_session, person_id=person_id)
-    return identity.reveal_phone(settings=settings, person=person)
+def _pref_column(column: Any) -> Any:
+    return select(column).where(Preference.recipient_kind == bindparam("kind"),
+                                Preference.recipient_id == bindparam("id")).scalar_subquery()
+
+
+def _phone_of(person_id: Any) -> Any:
+    return select(Person.phone_enc).where(Person.id == person_id).scalar_subquery()
+
+
+# What a notification needs of its recipient, in one round trip (each case transition
+# tells its applicant): the preferences' columns and identity's phone, each a scalar
+# subquery, so a recipient without preferences still gets one row. The phone is a
+# person's, an account's person's, or none (an enterprise).
+_PREF_COLUMNS = [_pref_column(c) for c in (Preference.email_enc, Preference.phone_enc,
+                                           Preference.channels)]
+_ADDRESSES_OF = {
+    RecipientKind.person: select(*_PREF_COLUMNS, _phone_of(bindparam("id"))),
+    RecipientKind.account: select(*_PREF_COLUMNS, _phone_of(
+        select(Account.person_id).where(Account.id == bindparam("id")).scalar_subquery())),
+    RecipientKind.enterprise: select(*_PREF_COLUMNS, null().label("identity_phone")),
+}
 
 
 def _wanted(pref: Preference | None, kind: str) -> list[str]:
-    if pref is not None and kind in (pref.channels or {}):
-        return [c for c in pref.channels[kind] if c in EXTERNAL]
+    return _wanted_of(pref.channels if pref is not None else None, kind)
+
+
+def _wanted_of(channels: dict[str, list[str]] | None, kind: str) -> list[str]:
+    if channels and kind in channels:
+        return [c for c in channels[kind] if c in EXTERNAL]
     return [c.value for c in EXTERNAL]
 
 
 def addresses_for(*, db_session: Session, settings: Settings, recipient: Recipient,
                   kind: str) -> dict[str, str]:
     """The external channels a message of `kind` goes to, with the address on each."""
-    pref = _find(db_session, recipient)
-    wanted = _wanted(pref, kind)
+    row = db_session.execute(_ADDRESSES_OF[recipient.kind],
+                             {"kind": recipient.kind.value, "id": recipient.id}).one()
+    email_enc, phone_enc, channels, identity_phone_enc = tuple(row)
+    wanted = _wanted_of(channels, kind)
     found: dict[str, str] = {}
-    if Channel.email in wanted and pref is not None and pref.email_enc is not None:
-        found[Channel.email.value] = crypto.decrypt(settings=settings, blob=pref.email_enc,
+    if Channel.email in wanted and email_enc is not None:
+        found[Channel.email.value] = crypto.decrypt(settings=settings, blob=email_enc,
                                                     column=EMAIL_COLUMN)
     if Channel.sms in wanted:
-        phone = (_open(settings, pref.phone_enc, PHONE_COLUMN) if pref is not None else None
-                 ) or _identity_phone(db_session, settings, recipient)
+        phone = (_open(settings, phone_enc, PHONE_COLUMN)
+                 or _open(settings, identity_phone_enc, identity.PHONE_COLUMN))
         if phone:
             found[Channel.sms.value] = phone
     return found
