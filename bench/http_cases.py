@@ -435,8 +435,12 @@ def statements_per_request(settings: Settings, tokens: dict[str, str],
     engine = app.state.engine
     counts = {"statements": 0, "commits": 0}
 
-    def on_execute(*_: Any) -> None:
+    show = os.environ.get("TONGBAN_BENCH_SHOW_SQL") == "1"
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         counts["statements"] += 1
+        if show:  # what each request runs, to see which statements a change saves
+            print("   ", " ".join(statement.split())[:160])
 
     def on_commit(*_: Any) -> None:
         counts["commits"] += 1
@@ -447,6 +451,8 @@ def statements_per_request(settings: Settings, tokens: dict[str, str],
     found: dict[str, tuple[int, int]] = {}
     with TestClient(app) as client:
         def call(label: str, user: str, path: str, body: dict[str, Any]) -> Any:
+            if show:
+                print(f"  {label}:")
             counts.update(statements=0, commits=0)
             resp = client.post(path, json=body,
                                headers={"Authorization": f"Bearer {tokens[user]}"})
@@ -570,6 +576,32 @@ def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
     return life
 
 
+FLOOR_LUA = """
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def floor_run(url: str, tmp: Path, port: int, duration: int) -> dict[str, Any]:
+    """The framework floor (bench/floor_app.py) in one process, as the lifecycle is run:
+    requests/s and the CPU time of each; a lifecycle is three requests."""
+    proc = serve(url, tmp / "var", port, keys=KEYS,
+                 app=("floor_app:app", "--app-dir", str(Path(__file__).parent)))
+    meter = CpuMeter(url, proc.pid)
+    try:
+        run = wrk(f"http://127.0.0.1:{port}/floor", token=None, duration=duration,
+                  script=tmp / "floor.lua", on_measure=meter.start)
+        cpu_api, cpu_db = meter.stop()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    requests = max(run["rps"] * duration, 1)
+    run.update(load=meter.load, ms_api=1000 * cpu_api / requests,
+               ms_db=1000 * cpu_db / requests)
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=1_000_000)
@@ -635,6 +667,7 @@ def main() -> None:
     numbers_file.write_text("\n".join(numbers) + "\n")
     (tmp / "detail.lua").write_text(DETAIL_LUA)
     (tmp / "lifecycle.lua").write_text(LIFECYCLE_LUA)
+    (tmp / "floor.lua").write_text(FLOOR_LUA)
     if args.explain:
         print("\n".join(explain_list(engine, world, mid)))
     engine.dispose()
@@ -670,6 +703,7 @@ def main() -> None:
     lives = {n: lifecycle_run(url, tmp, args.port, n, args.duration, life_env,
                               args.profile if n == processes[-1] else None)
              for n in processes}
+    floor = floor_run(url, tmp, args.port, args.duration)
     print(f"\nPostgreSQL, {total:,} cases; wrk 16 connections, {args.duration} s each after "
           f"{WARMUP_SECONDS} s of warm-up; {os.cpu_count()} CPUs; load average before the "
           f"runs {os.getloadavg()[0]:.1f}")
@@ -689,6 +723,14 @@ def main() -> None:
               f"{1000 * (os.cpu_count() or 1) / (life['ms_api'] + life['ms_db']):.0f} "
               "cases/s)")
         print(_ratio_line("  cases/s", life["rate"], LIFECYCLE_GOAL, False, "/s"))
+    ceiling = floor["rps"] / 3
+    print(f"framework floor (bench/floor_app.py: FastAPI sync POST, one statement, commit, "
+          f"1 process): {floor['rps']:.0f} req/s, CPU per request {floor['ms_api']:.2f} ms "
+          f"API + {floor['ms_db']:.2f} ms PostgreSQL; load average {floor['load']:.1f} at "
+          f"its start\n  three of these, the most lifecycles/s one process could do: "
+          f"{ceiling:.0f}; tongban does x{lives[min(processes)]['rate'] / ceiling:.2f} of it "
+          f"(API CPU per lifecycle x{lives[min(processes)]['ms_api'] / (3 * floor['ms_api']):.1f}"
+          " of three floor requests)")
     if len(processes) > 1:
         lo, hi = min(processes), max(processes)
         print(f"scaling {lo} -> {hi} API processes: x{lives[hi]['rate'] / lives[lo]['rate']:.2f}")
