@@ -544,10 +544,11 @@ class CpuMeter:
 
 
 def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
-                  life_env: dict[str, str], profile: Path | None) -> dict[str, Any]:
+                  life_env: dict[str, str], profile: Path | None,
+                  server_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Lifecycles per second with `processes` API processes (py-spy on them if asked), and
     the CPU time they and the database spent per lifecycle."""
-    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes)
+    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes, extra=server_env)
     meter = CpuMeter(url, proc.pid)
     spy = None
     try:
@@ -612,6 +613,9 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--api-processes", default="1,2",
                     help="API process counts of the lifecycle runs (the scaling factor)")
+    ap.add_argument("--api-threads", default="40",
+                    help="handler thread counts (TONGBAN_API_THREADS) of more 1-process "
+                         "lifecycle runs, against the node's default (40: anyio's own)")
     ap.add_argument("--lifecycle-only", action="store_true",
                     help="skip the list and detail runs")
     ap.add_argument("--profile", type=Path, metavar="FILE",
@@ -703,6 +707,10 @@ def main() -> None:
     lives = {n: lifecycle_run(url, tmp, args.port, n, args.duration, life_env,
                               args.profile if n == processes[-1] else None)
              for n in processes}
+    threaded = {}
+    for t in [int(x) for x in args.api_threads.split(",") if x]:
+        threaded[t] = lifecycle_run(url, tmp, args.port, 1, args.duration,
+                                    life_env, None, {"TONGBAN_API_THREADS": str(t)})
     floor = floor_run(url, tmp, args.port, args.duration)
     print(f"\nPostgreSQL, {total:,} cases; wrk 16 connections, {args.duration} s each after "
           f"{WARMUP_SECONDS} s of warm-up; {os.cpu_count()} CPUs; load average before the "
@@ -723,6 +731,13 @@ def main() -> None:
               f"{1000 * (os.cpu_count() or 1) / (life['ms_api'] + life['ms_db']):.0f} "
               "cases/s)")
         print(_ratio_line("  cases/s", life["rate"], LIFECYCLE_GOAL, False, "/s"))
+    default = lives[min(processes)]
+    for t, life in threaded.items():
+        print(f"  the same, {min(processes)} process with {t} handler threads (default "
+              f"{Settings().api_threads}): {life['rate']:.1f} cases/s (default x"
+              f"{default['rate'] / life['rate']:.2f}), API CPU {life['ms_api']:.1f} ms, "
+              f"PostgreSQL {life['ms_db']:.1f} ms per lifecycle, p99 {life['p99']:.0f} ms; "
+              f"load average {life['load']:.1f} at its start")
     ceiling = floor["rps"] / 3
     print(f"framework floor (bench/floor_app.py: FastAPI sync POST, one statement, commit, "
           f"1 process): {floor['rps']:.0f} req/s, CPU per request {floor['ms_api']:.2f} ms "

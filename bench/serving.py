@@ -23,13 +23,14 @@ NODE_APP = ("tongban.app:create_app", "--factory")
 
 
 def serve(url: str, var_dir: Path, port: int, *, keys: dict[str, str],
-          processes: int = 1, app: tuple[str, ...] = NODE_APP) -> subprocess.Popen[bytes]:
+          processes: int = 1, app: tuple[str, ...] = NODE_APP,
+          extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """`processes` uvicorn workers of the node on `url` with `keys` (TONGBAN_<NAME>), no
-    in-process worker (or of another `app`, as uvicorn's arguments); returns once
-    /api/v1/health answers 200 (a minute at most)."""
+    in-process worker (or of another `app`, as uvicorn's arguments; `extra` adds
+    settings); returns once /api/v1/health answers 200 (a minute at most)."""
     env = {**os.environ, "TONGBAN_DATABASE_URL": url, "TONGBAN_VAR_DIR": str(var_dir),
            "TONGBAN_RUN_WORKER_IN_PROCESS": "false",
-           **{f"TONGBAN_{k.upper()}": v for k, v in keys.items()}}
+           **{f"TONGBAN_{k.upper()}": v for k, v in keys.items()}, **(extra or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", *app,
          "--workers", str(processes), "--host", "127.0.0.1", "--port", str(port),

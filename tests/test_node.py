@@ -116,3 +116,28 @@ def test_several_api_processes_need_postgresql_and_a_shared_rate_limit_store(
     with pytest.raises(ConfigurationError, match="TONGBAN_RATE_LIMIT_STORAGE=redis"):
         check_many_processes(Settings(database_url=pg))
     check_many_processes(Settings(database_url=pg, rate_limit_storage="redis://h:6379/0"))
+
+
+def test_request_handlers_run_on_at_most_api_threads_threads(
+        engine: Engine, settings: Settings) -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = create_app(settings.model_copy(update={"api_threads": 2}), engine=engine)
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def busy() -> dict[str, int]:  # a sync handler: it runs in the thread pool
+        with lock:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        time.sleep(0.2)
+        with lock:
+            inside[0] -= 1
+        return {}
+
+    app.add_api_route("/api/v1/test-busy", busy)
+    with TestClient(app) as client, ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda _: client.get("/api/v1/test-busy").status_code, range(6)))
+    assert codes == [200] * 6  # the others waited their turn, none was refused
+    assert peak[0] == 2

@@ -152,8 +152,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     collection scanned ~370,000 such objects in ~140 ms, and those pauses were the
     slowest percent of requests (bench/http_cases.py). Unfrozen when the app stops.
     """
+    from anyio import to_thread
+
     from tongban.worker import start_in_thread
 
+    to_thread.current_default_thread_limiter().total_tokens = app.state.settings.api_threads
     stop = None
     if worker_in_process(app.state.node):
         stop = start_in_thread(app.state.node)

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     smtp_timeout: float = 10.0
     # Whether `tongban serve` runs the worker in a thread: unset means on SQLite only.
     run_worker_in_process: bool | None = None
+    # Worker threads of one API process that run request handlers at once (its other
+    # requests wait their turn on the event loop). Python runs one thread at a time, so
+    # beyond the few that cover database waits, more only fight over the interpreter
+    # lock: with 16 requests in flight, 40 threads (anyio's default) cost a case
+    # lifecycle 15-35% more CPU than 2-4 (bench/http_cases.py --api-threads). A long
+    # request (a large upload, a sealed PDF) holds one of them while it runs. More
+    # processes (`tongban serve --workers N`) are how a node uses more cores.
+    api_threads: int = Field(default=4, ge=1, le=256)
 
 
 @lru_cache
