@@ -64,14 +64,14 @@ class Worker:
         if job.claim == "leader" and not self.leadership.leads(name):
             return None
         try:
-            if self._one_writer and job.claim != "shared" and not self._turn_taken(
-                    name, job.every, force):
-                return None
+            turn = job.claim != "shared"
+            if turn and self._one_writer:
+                if not self._turn_taken(name, job.every, force):
+                    return None
+                turn = False  # claimed and committed already
             with transaction(self.factory) as session:
-                now = utcnow()
-                if not self._one_writer and job.claim != "shared" and not queue.take_turn(
-                        db_session=session, name=name, every=job.every, now=now,
-                        force=force):
+                if turn and not queue.take_turn(db_session=session, name=name,
+                                                every=job.every, now=utcnow(), force=force):
                     return None
                 done = job.run(session, self.settings)
                 if job.claim != "shared":

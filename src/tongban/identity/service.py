@@ -285,9 +285,15 @@ def reveal_id_number(
 
 def reveal_phone(*, settings: Settings, person: Person) -> str | None:
     """The person's phone number in clear (for notify); callers decide who may see it."""
-    if person.phone_enc is None:
+    return open_phone(settings=settings, phone_enc=person.phone_enc)
+
+
+def open_phone(*, settings: Settings, phone_enc: bytes | None) -> str | None:
+    """A person's sealed phone column in clear, read without its row (notify's addresses
+    read it in the same statement as the preferences)."""
+    if phone_enc is None:
         return None
-    return crypto.decrypt(settings=settings, blob=person.phone_enc, column=PHONE_COLUMN)
+    return crypto.decrypt(settings=settings, blob=phone_enc, column=PHONE_COLUMN)
 
 
 # --- enterprises --------------------------------------------------------------------

@@ -105,7 +105,7 @@ def addresses_for(*, db_session: Session, settings: Settings, recipient: Recipie
                                                     column=EMAIL_COLUMN)
     if Channel.sms in wanted:
         phone = (_open(settings, phone_enc, PHONE_COLUMN)
-                 or _open(settings, identity_phone_enc, identity.PHONE_COLUMN))
+                 or identity.open_phone(settings=settings, phone_enc=identity_phone_enc))
         if phone:
             found[Channel.sms.value] = phone
     return found
