@@ -584,10 +584,11 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def floor_run(url: str, tmp: Path, port: int, duration: int) -> dict[str, Any]:
-    """The framework floor (bench/floor_app.py) in one process, as the lifecycle is run:
-    requests/s and the CPU time of each; a lifecycle is three requests."""
-    proc = serve(url, tmp / "var", port, keys=KEYS,
+def floor_run(url: str, tmp: Path, port: int, processes: int, duration: int
+              ) -> dict[str, Any]:
+    """The framework floor (bench/floor_app.py) in `processes` processes, as the lifecycle
+    is run: requests/s and the CPU time of each; a lifecycle is three requests."""
+    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes,
                  app=("floor_app:app", "--app-dir", str(Path(__file__).parent)))
     meter = CpuMeter(url, proc.pid)
     try:
@@ -614,8 +615,9 @@ def main() -> None:
     ap.add_argument("--api-processes", default="1,2",
                     help="API process counts of the lifecycle runs (the scaling factor)")
     ap.add_argument("--api-threads", default="40",
-                    help="handler thread counts (TONGBAN_API_THREADS) of more 1-process "
-                         "lifecycle runs, against the node's default (40: anyio's own)")
+                    help="handler thread counts (TONGBAN_API_THREADS) of more lifecycle "
+                         "runs with the fewest API processes, against the node's default "
+                         "(40: anyio's own)")
     ap.add_argument("--lifecycle-only", action="store_true",
                     help="skip the list and detail runs")
     ap.add_argument("--profile", type=Path, metavar="FILE",
@@ -707,11 +709,10 @@ def main() -> None:
     lives = {n: lifecycle_run(url, tmp, args.port, n, args.duration, life_env,
                               args.profile if n == processes[-1] else None)
              for n in processes}
-    threaded = {}
-    for t in [int(x) for x in args.api_threads.split(",") if x]:
-        threaded[t] = lifecycle_run(url, tmp, args.port, 1, args.duration,
-                                    life_env, None, {"TONGBAN_API_THREADS": str(t)})
-    floor = floor_run(url, tmp, args.port, args.duration)
+    threaded = {t: lifecycle_run(url, tmp, args.port, min(processes), args.duration,
+                                 life_env, None, {"TONGBAN_API_THREADS": str(t)})
+                for t in [int(x) for x in args.api_threads.split(",") if x]}
+    floor = floor_run(url, tmp, args.port, min(processes), args.duration)
     print(f"\nPostgreSQL, {total:,} cases; wrk 16 connections, {args.duration} s each after "
           f"{WARMUP_SECONDS} s of warm-up; {os.cpu_count()} CPUs; load average before the "
           f"runs {os.getloadavg()[0]:.1f}")
@@ -733,18 +734,19 @@ def main() -> None:
         print(_ratio_line("  cases/s", life["rate"], LIFECYCLE_GOAL, False, "/s"))
     default = lives[min(processes)]
     for t, life in threaded.items():
-        print(f"  the same, {min(processes)} process with {t} handler threads (default "
+        print(f"  the same, {min(processes)} API process(es) with {t} handler threads (default "
               f"{Settings().api_threads}): {life['rate']:.1f} cases/s (default x"
               f"{default['rate'] / life['rate']:.2f}), API CPU {life['ms_api']:.1f} ms, "
               f"PostgreSQL {life['ms_db']:.1f} ms per lifecycle, p99 {life['p99']:.0f} ms; "
               f"load average {life['load']:.1f} at its start")
     ceiling = floor["rps"] / 3
     print(f"framework floor (bench/floor_app.py: FastAPI sync POST, one statement, commit, "
-          f"1 process): {floor['rps']:.0f} req/s, CPU per request {floor['ms_api']:.2f} ms "
-          f"API + {floor['ms_db']:.2f} ms PostgreSQL; load average {floor['load']:.1f} at "
-          f"its start\n  three of these, the most lifecycles/s one process could do: "
-          f"{ceiling:.0f}; tongban does x{lives[min(processes)]['rate'] / ceiling:.2f} of it "
-          f"(API CPU per lifecycle x{lives[min(processes)]['ms_api'] / (3 * floor['ms_api']):.1f}"
+          f"{min(processes)} process(es)): {floor['rps']:.0f} req/s, CPU per request "
+          f"{floor['ms_api']:.2f} ms API + {floor['ms_db']:.2f} ms PostgreSQL; load average "
+          f"{floor['load']:.1f} at its start\n  three of these, the most lifecycles/s so "
+          f"many processes could do: "
+          f"{ceiling:.0f}; tongban does x{default['rate'] / ceiling:.2f} of it "
+          f"(API CPU per lifecycle x{default['ms_api'] / (3 * floor['ms_api']):.1f}"
           " of three floor requests)")
     if len(processes) > 1:
         lo, hi = min(processes), max(processes)
