@@ -49,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from serving import serve  # bench/, on the path when run as a script
+from floor_app import CREATE_TABLE, FLOOR_TABLE  # bench/, on the path as a script
+from serving import NODE_APP, serve
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
@@ -354,6 +355,7 @@ end
 
 
 WARMUP_SECONDS = 3
+FLOOR_APP = ("floor_app:app", "--app-dir", str(Path(__file__).parent))
 
 
 def wrk(url: str, *, token: str | None, duration: int, connections: int = 16,
@@ -423,9 +425,10 @@ def _ratio_line(name: str, value: float, goal: float, lower_is_better: bool,
 
 
 def statements_per_request(settings: Settings, tokens: dict[str, str],
-                           impl_code: str) -> dict[str, tuple[int, int]]:
-    """SQL statements and commits of each lifecycle request, counted in process (the same
-    app, database and tokens as the served one): what one request costs the database."""
+                           impl_code: str) -> dict[str, tuple[int, int, int]]:
+    """SQL statements, commits and reads (SELECTs) of each lifecycle request, counted in
+    process (the same app, database and tokens as the served one): what one request costs
+    the database."""
     from fastapi.testclient import TestClient
     from sqlalchemy import event
 
@@ -433,12 +436,13 @@ def statements_per_request(settings: Settings, tokens: dict[str, str],
 
     app = create_app(settings)
     engine = app.state.engine
-    counts = {"statements": 0, "commits": 0}
+    counts = {"statements": 0, "commits": 0, "reads": 0}
 
     show = os.environ.get("TONGBAN_BENCH_SHOW_SQL") == "1"
 
     def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         counts["statements"] += 1
+        counts["reads"] += statement.lstrip().upper().startswith("SELECT")
         if show:  # what each request runs, to see which statements a change saves
             print("   ", " ".join(statement.split())[:160])
 
@@ -448,16 +452,16 @@ def statements_per_request(settings: Settings, tokens: dict[str, str],
     # Every engine (case numbers are allocated on a small pool of their own).
     event.listen(Engine, "before_cursor_execute", on_execute)
     event.listen(Engine, "commit", on_commit)
-    found: dict[str, tuple[int, int]] = {}
+    found: dict[str, tuple[int, int, int]] = {}
     with TestClient(app) as client:
         def call(label: str, user: str, path: str, body: dict[str, Any]) -> Any:
             if show:
                 print(f"  {label}:")
-            counts.update(statements=0, commits=0)
+            counts.update(statements=0, commits=0, reads=0)
             resp = client.post(path, json=body,
                                headers={"Authorization": f"Bearer {tokens[user]}"})
             resp.raise_for_status()
-            found[label] = (counts["statements"], counts["commits"])
+            found[label] = (counts["statements"], counts["commits"], counts["reads"])
             return resp.json()
 
         for _ in range(2):  # the second lifecycle is counted: caches warm, as when serving
@@ -545,10 +549,12 @@ class CpuMeter:
 
 def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
                   life_env: dict[str, str], profile: Path | None,
-                  server_env: dict[str, str] | None = None) -> dict[str, Any]:
+                  server_env: dict[str, str] | None = None,
+                  app: tuple[str, ...] = NODE_APP) -> dict[str, Any]:
     """Lifecycles per second with `processes` API processes (py-spy on them if asked), and
-    the CPU time they and the database spent per lifecycle."""
-    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes, extra=server_env)
+    the CPU time they and the database spent per lifecycle (of the node, or of `app`)."""
+    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes, extra=server_env,
+                 app=app)
     meter = CpuMeter(url, proc.pid)
     spy = None
     try:
@@ -577,6 +583,22 @@ def lifecycle_run(url: str, tmp: Path, port: int, processes: int, duration: int,
     return life
 
 
+def statement_floor_run(url: str, tmp: Path, port: int, processes: int, duration: int,
+                        life_env: dict[str, str],
+                        statements: dict[str, tuple[int, int, int]]) -> dict[str, Any]:
+    """The lifecycle run against the statement floor (bench/floor_app.py), each step
+    running as many reads, writes and commits as tongban's (`statements`)."""
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(CREATE_TABLE)
+        c.execute(text(f"TRUNCATE {FLOOR_TABLE}"))
+    engine.dispose()
+    plan = {step: [reads, n - reads, commits]
+            for step, (n, commits, reads) in statements.items()}
+    return lifecycle_run(url, tmp, port, processes, duration, life_env, None,
+                         {"FLOOR_PLAN": json.dumps(plan)}, app=FLOOR_APP)
+
+
 FLOOR_LUA = """
 wrk.method = "POST"
 wrk.body = "{}"
@@ -588,8 +610,7 @@ def floor_run(url: str, tmp: Path, port: int, processes: int, duration: int
               ) -> dict[str, Any]:
     """The framework floor (bench/floor_app.py) in `processes` processes, as the lifecycle
     is run: requests/s and the CPU time of each; a lifecycle is three requests."""
-    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes,
-                 app=("floor_app:app", "--app-dir", str(Path(__file__).parent)))
+    proc = serve(url, tmp / "var", port, keys=KEYS, processes=processes, app=FLOOR_APP)
     meter = CpuMeter(url, proc.pid)
     try:
         run = wrk(f"http://127.0.0.1:{port}/floor", token=None, duration=duration,
@@ -713,6 +734,8 @@ def main() -> None:
                                  life_env, None, {"TONGBAN_API_THREADS": str(t)})
                 for t in [int(x) for x in args.api_threads.split(",") if x]}
     floor = floor_run(url, tmp, args.port, min(processes), args.duration)
+    plain = {n: statement_floor_run(url, tmp, args.port, n, args.duration, life_env,
+                                    statements) for n in processes}
     print(f"\nPostgreSQL, {total:,} cases; wrk 16 connections, {args.duration} s each after "
           f"{WARMUP_SECONDS} s of warm-up; {os.cpu_count()} CPUs; load average before the "
           f"runs {os.getloadavg()[0]:.1f}")
@@ -720,8 +743,8 @@ def main() -> None:
         print(f"{name} ({max(processes)} API processes): {r['rps']:.0f} req/s, "
               f"p50 {r['p50']:.1f} ms, non-2xx {r['non2xx']}")
         print(_ratio_line("  p99", r["p99"], P99_GOAL_MS, True, "ms"))
-    print("SQL statements (commits) per request: " + ", ".join(
-        f"{label} {n} ({c})" for label, (n, c) in statements.items()))
+    print("SQL statements (commits, reads) per request: " + ", ".join(
+        f"{label} {n} ({c}, {r})" for label, (n, c, r) in statements.items()))
     for n, life in lives.items():
         print(f"lifecycle (apply, accept, approve), {n} API process(es): "
               f"{life['lifecycles']} cases in {life['seconds']:.1f} s, {life['failed']} "
@@ -748,6 +771,15 @@ def main() -> None:
           f"{ceiling:.0f}; tongban does x{default['rate'] / ceiling:.2f} of it "
           f"(API CPU per lifecycle x{default['ms_api'] / (3 * floor['ms_api']):.1f}"
           " of three floor requests)")
+    for n, run in plain.items():
+        print(f"statement floor (bench/floor_app.py: the lifecycle's paths, each request "
+              f"running tongban's count of statements, one-row reads and INSERTs, and "
+              f"commits, nothing else), {n} API process(es): {run['rate']:.0f} "
+              f"lifecycles/s, CPU per lifecycle {run['ms_api']:.1f} ms API + "
+              f"{run['ms_db']:.1f} ms PostgreSQL; load average {run['load']:.1f} at its "
+              f"start; tongban does x{lives[n]['rate'] / run['rate']:.2f} of it")
+        print(_ratio_line("  statement floor lifecycles/s", run["rate"], LIFECYCLE_GOAL,
+                          False, "/s"))
     if len(processes) > 1:
         lo, hi = min(processes), max(processes)
         print(f"scaling {lo} -> {hi} API processes: x{lives[hi]['rate'] / lives[lo]['rate']:.2f}")

@@ -10,7 +10,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import uuid6
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    MetaData,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -233,6 +243,46 @@ def copy_rows(db_session: Session, table: Any, columns: Sequence[str],
             copy.write_row(values)
             count += 1
     return count
+
+
+# The statements insert_together built, by (returned column, each table with its row's
+# keys): a handful, one per call site, each built once (building one costs more than
+# running it).
+_TOGETHER: dict[tuple[Any, ...], Any] = {}
+
+
+def insert_together(db_session: Session, returning: Any, first: dict[str, Any],
+                    *more: tuple[Any, dict[str, Any]]) -> Any:
+    """Insert `first` into the table of the column `returning`, and each (table, row) of
+    `more`, in the caller's transaction; `returning`'s value in `first`. PostgreSQL runs
+    them as one statement (data-modifying WITH queries): one round trip and one parse
+    where a case's step writes its event, audit entry and ledger message; elsewhere one
+    INSERT each. Rows are written as given (no Python-side column defaults run)."""
+    connection = db_session.connection()
+    table = returning.table
+    if connection.dialect.name != "postgresql":
+        value = connection.execute(insert(table).returning(returning), first).scalar_one()
+        for other, row in more:
+            connection.execute(insert(other), row)
+        return value
+    rows = [(table, first), *more]
+    key = (returning, *((t.name, *row) for t, row in rows))
+    statement = _TOGETHER.get(key)
+    if statement is None:
+        statement = _TOGETHER[key] = _together(returning, rows)
+    return connection.execute(statement, {
+        f"r{i}_{name}": value for i, (_, row) in enumerate(rows)
+        for name, value in row.items()}).scalar_one()
+
+
+def _together(returning: Any, rows: list[tuple[Any, dict[str, Any]]]) -> Any:
+    """SELECT <returning> FROM (INSERT first) with the other INSERTs as WITH queries."""
+    ctes = [insert(table).values({
+        table.c[name]: bindparam(f"r{i}_{name}", type_=table.c[name].type) for name in row})
+        for i, (table, row) in enumerate(rows)]
+    head = ctes[0].returning(returning).cte("r0")
+    return select(head.c[returning.key]).add_cte(
+        *(cte.cte(f"r{i}") for i, cte in enumerate(ctes[1:], start=1)))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -33,12 +33,20 @@ def record(
 ) -> uuid.UUID:
     """Append one attributed entry now; it commits with the change it describes. Returns
     its id."""
-    entry_id = new_id()
-    db_session.connection().execute(_INSERT, {
-        "id": entry_id, "at": utcnow(), "actor_id": actor_id,
-        "actor_name": actor_name or SYSTEM, "action": action, "entity": entity,
-        "entity_id": entity_id, "details": details or {}})
+    row = entry_row(actor_id=actor_id, actor_name=actor_name, action=action, entity=entity,
+                    entity_id=entity_id, details=details)
+    db_session.connection().execute(_INSERT, row)
+    entry_id: uuid.UUID = row["id"]
     return entry_id
+
+
+def entry_row(*, actor_id: uuid.UUID | None, actor_name: str, action: str, entity: str,
+              entity_id: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The row `record` writes, for a caller that writes it with its change in one
+    statement (db.insert_together into AuditEntry.__table__)."""
+    return {"id": new_id(), "at": utcnow(), "actor_id": actor_id,
+            "actor_name": actor_name or SYSTEM, "action": action, "entity": entity,
+            "entity_id": entity_id, "details": details or {}}
 
 
 def record_many(*, db_session: Session, entries: list[dict[str, Any]]) -> None:

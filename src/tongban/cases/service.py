@@ -29,6 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from tongban.audit.models import AuditEntry
+from tongban.audit.service import entry_row
 from tongban.audit.service import record as audit
 from tongban.cases import clock, licensing, masking, own_identity
 from tongban.cases.access import SYSTEM_ROLE, _acting_role, _may_act_as, allowed_actions, can_see
@@ -81,12 +83,14 @@ from tongban.cases.workflow import (
 from tongban.catalog import service as catalog
 from tongban.catalog.models import Implementation, ImplementationVersion, VersionState
 from tongban.config import Settings
-from tongban.db import new_id, utcnow
+from tongban.db import insert_together, new_id, utcnow
 from tongban.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tongban.identity import service as identity
 from tongban.identity.actor import Actor
 from tongban.ledger import binding
+from tongban.ledger import service as ledger
 from tongban.node.root import wiring
+from tongban.outbox.models import OutboxMessage
 
 # The domain's public API: what other packages, the CLI, bench and tests call as
 # cases.service.X. Part of it lives in the sibling module that explains it (access,
@@ -241,7 +245,7 @@ def _next_event(
     reason: str | None, data: dict[str, Any], at: datetime,
 ) -> dict[str, Any]:
     """The case's next event as a row (its seq taken on the case, which the caller then
-    flushes): written by _write_event once the case row is."""
+    flushes): written by _write_step (or _write_event) once the case row is."""
     case.last_event_seq += 1
     return {"case_id": case.id, "seq": case.last_event_seq, "at": at,
             "actor_id": actor.account_id, "actor_name": actor.name, "actor_role": role,
@@ -261,16 +265,21 @@ def _write_event(db_session: Session, row: dict[str, Any]) -> CaseEvent:
     return CaseEvent(id=key[0], **row)
 
 
-def _ledger(db_session: Session, kind: str, payload: dict[str, Any]) -> None:
-    """A legal act for the tamper-evident log, in this transaction."""
-    try:
-        from tongban.ledger.service import record_act
-    except ImportError:
-        from tongban.outbox.service import enqueue
+def _write_step(db_session: Session, row: dict[str, Any], case: Case, *, kind: str,
+                details: dict[str, Any]) -> CaseEvent:
+    """A step's event with its audit entry and its act for the tamper-evident log (`kind`,
+    e.g. case.accept), in this transaction and, on PostgreSQL, in one statement; returns
+    the event, with its id, as a transient CaseEvent for the hooks."""
+    event = CaseEvent(**row)
+    act = ledger.act_row(kind=kind, payload=_ledger_payload(case, event))
+    entry = entry_row(actor_id=row["actor_id"], actor_name=row["actor_name"], action=kind,
+                      entity="case", entity_id=case.number, details=details)
+    event.id = insert_together(db_session, _EVENT_ID, row, (AuditEntry.__table__, entry),
+                               (OutboxMessage.__table__, act))
+    return event
 
-        enqueue(db_session=db_session, topic="ledger", kind=kind, payload=payload)
-    else:
-        record_act(db_session=db_session, kind=kind, payload=payload)
+
+_EVENT_ID = CaseEvent.__table__.c.id
 
 
 def ledger_digest(value: Any) -> str | None:
@@ -469,13 +478,9 @@ def _open_case(
         data={"channel": channel, "kind": kind,
               "parent_case_id": str(parent_case_id) if parent_case_id else None}, at=now)
     db_session.flush()
-    event = _write_event(db_session, row)
-    audit(db_session=db_session, actor_id=actor.account_id, actor_name=actor.name,
-          action="case.submit", entity="case", entity_id=number,
-          details={"implementation_code": target.implementation_code, "channel": channel,
-                   "kind": kind})
     # Receipt starts the Art. 32 clock and the case's record: logged like any transition.
-    _ledger(db_session, "case.submit", _ledger_payload(case, event))
+    event = _write_step(db_session, row, case, kind="case.submit", details={
+        "implementation_code": target.implementation_code, "channel": channel, "kind": kind})
     return case, event
 
 
@@ -683,12 +688,9 @@ def _apply(ctx: _Ctx) -> None:
                                 action=row.action.value, from_state=from_state,
                                 reason=ctx.reason, data=ctx.data, at=ctx.now)
     _flush(ctx.db_session)
-    event = _write_event(ctx.db_session, event_row)
-    audit(db_session=ctx.db_session, actor_id=ctx.actor.account_id, actor_name=ctx.actor.name,
-          action=f"case.{row.action.value}", entity="case", entity_id=case.number,
-          details={"from": from_state, "to": case.state, "version": case.version})
     # Every transition is logged (not only the legal acts): the state it leaves is bound.
-    _ledger(ctx.db_session, f"case.{row.action.value}", _ledger_payload(case, event))
+    event = _write_step(ctx.db_session, event_row, case, kind=f"case.{row.action.value}",
+                        details={"from": from_state, "to": case.state, "version": case.version})
     # Other domains' reactions (a bundle to its task's decision, a peer node to a
     # forwarded case's step), in the same transaction; registered by the root.
     for hook in wiring().transition_hooks:

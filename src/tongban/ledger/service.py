@@ -133,6 +133,13 @@ def record_act(*, db_session: Session, kind: str, payload: dict[str, Any]) -> uu
     return outbox.enqueue(db_session=db_session, topic=TOPIC, kind=kind, payload=payload)
 
 
+def act_row(*, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The outbox row `record_act` writes, checked as it checks it, for a caller that
+    writes it with the act in one statement (db.insert_together)."""
+    _check_act(kind, payload)
+    return outbox.message_row(topic=TOPIC, kind=kind, payload=payload)
+
+
 def _check_act(kind: Any, payload: Any) -> None:
     """A kind like case.accepted and a payload that canonicalises (RFC 8785)."""
     if not isinstance(kind, str) or not _KIND.match(kind):

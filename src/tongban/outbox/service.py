@@ -29,11 +29,18 @@ def enqueue(
 ) -> uuid.UUID:
     """Write a message that commits (or not) with the change that caused it; its id
     (`message_id`, else a new one)."""
-    message_id = message_id or new_id()
-    db_session.connection().execute(_INSERT, {
-        "id": message_id, "topic": topic, "kind": kind, "payload": payload,
-        "created_at": utcnow(), "attempts": 0})
-    return message_id
+    row = message_row(topic=topic, kind=kind, payload=payload, message_id=message_id)
+    db_session.connection().execute(_INSERT, row)
+    written: uuid.UUID = row["id"]
+    return written
+
+
+def message_row(*, topic: str, kind: str, payload: dict[str, Any],
+                message_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """The row `enqueue` writes, for a caller that writes it with its cause in one
+    statement (db.insert_together into OutboxMessage.__table__)."""
+    return {"id": message_id or new_id(), "topic": topic, "kind": kind, "payload": payload,
+            "created_at": utcnow(), "attempts": 0}
 
 
 def enqueue_many(
