@@ -116,6 +116,7 @@ def test_preferences_choose_the_channels_of_each_kind(world: World) -> None:
 def test_the_sms_number_is_the_preferences_own_else_identitys(world: World) -> None:
     from datetime import date
 
+    from tongban.identity import crypto
     from tongban.identity import service as identity
     from tongban.identity.actor import SYSTEM_ACTOR
     from tongban.identity.ids import make_resident_id
@@ -128,9 +129,17 @@ def test_the_sms_number_is_the_preferences_own_else_identitys(world: World) -> N
         db_session=w.db, actor=SYSTEM_ACTOR, username="qian.qi", password="Qian-Qi-Pass-42",
         display_name="钱七", roles=["applicant"], person_id=person.id)
 
+    told = iter(range(100))
+
     def sms_to(to: Recipient) -> list[str]:
-        return list(preferences.addresses_for(db_session=w.db, settings=w.settings,
-                                              recipient=to, kind="notify.test").values())
+        """The SMS numbers a new notification to `to` is delivered to."""
+        n = service.notify(db_session=w.db, settings=w.settings, kind="notify.test", to=to,
+                           params={}, key=f"sms-{next(told)}")
+        w.db.flush()
+        return [crypto.decrypt(settings=w.settings, blob=d.address_enc,
+                               column=service.ADDRESS_COLUMN) for d in w.db.scalars(
+            select(Delivery).where(Delivery.notification_id == n.id,
+                                   Delivery.channel == "sms"))]
 
     # Identity's phone, found through the person or through the person's account.
     assert sms_to(Recipient.person(person.id)) == ["13700001111"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -138,3 +139,23 @@ def test_two_transactions_racing_on_one_key_write_one_message(
     assert len(ids) == 2 and ids[0] == ids[1]  # both callers got the one message
     world.db.expire_all()
     assert _count(world.db) == 1
+
+
+def test_telling_someone_reads_their_addresses_in_the_insert_itself(world: World) -> None:
+    """Each case transition tells its applicant: the message, its recipient's preferences
+    and identity's phone are one round trip."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    bind = world.db.connection().engine
+
+    def on_execute(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    world.db.flush()
+    event.listen(bind, "before_cursor_execute", on_execute)
+    try:
+        _tell(world, key="one-trip")
+    finally:
+        event.remove(bind, "before_cursor_execute", on_execute)
+    assert len(seen) == 1 and "notify_preferences" in seen[0], seen

@@ -9,11 +9,12 @@ from identity unless the preferences give another.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, null, select
+from sqlalchemy import bindparam, literal_column, null, select
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
@@ -25,7 +26,7 @@ from tongban.identity.actor import Actor
 from tongban.identity.models import Account, Person
 from tongban.node.keyring import KeyRing
 from tongban.notify import templates
-from tongban.notify.models import Channel, Preference, RecipientKind
+from tongban.notify.models import Channel, Notification, Preference, RecipientKind
 
 if TYPE_CHECKING:
     from tongban.notify.service import Recipient
@@ -59,26 +60,35 @@ def _open(settings: Settings, blob: bytes | None, column: str) -> str | None:
     return None if blob is None else crypto.decrypt(settings=settings, blob=blob, column=column)
 
 
+def _told(column: str) -> Any:
+    """A column of the notification row being inserted, as its RETURNING clause sees it
+    (named in full: SQLAlchemy neither correlates a subquery there nor qualifies names)."""
+    return literal_column(f"{Notification.__tablename__}.{column}")
+
+
 def _pref_column(column: Any) -> Any:
-    return select(column).where(Preference.recipient_kind == bindparam("kind"),
-                                Preference.recipient_id == bindparam("id")).scalar_subquery()
+    return select(column).where(Preference.recipient_kind == _told("recipient_kind"),
+                                Preference.recipient_id == _told("recipient_id")
+                                ).scalar_subquery()
 
 
 def _phone_of(person_id: Any) -> Any:
     return select(Person.phone_enc).where(Person.id == person_id).scalar_subquery()
 
 
-# What a notification needs of its recipient, in one round trip (each case transition
-# tells its applicant): the preferences' columns and identity's phone, each a scalar
-# subquery, so a recipient without preferences still gets one row. The phone is a
-# person's, an account's person's, or none (an enterprise).
+# What a notification needs of its recipient, returned by the INSERT of the notification
+# itself (each case transition tells its applicant: no round trip of its own): the
+# preferences' columns and identity's phone, each a scalar subquery on the row written,
+# so a recipient without preferences still gets them (as None). The phone is a person's,
+# an account's person's, or none (an enterprise).
 _PREF_COLUMNS = [_pref_column(c) for c in (Preference.email_enc, Preference.phone_enc,
                                            Preference.channels)]
-_ADDRESSES_OF = {
-    RecipientKind.person: select(*_PREF_COLUMNS, _phone_of(bindparam("id"))),
-    RecipientKind.account: select(*_PREF_COLUMNS, _phone_of(
-        select(Account.person_id).where(Account.id == bindparam("id")).scalar_subquery())),
-    RecipientKind.enterprise: select(*_PREF_COLUMNS, null().label("identity_phone")),
+ADDRESS_COLUMNS = {
+    RecipientKind.person: (*_PREF_COLUMNS, _phone_of(_told("recipient_id"))),
+    RecipientKind.account: (*_PREF_COLUMNS, _phone_of(
+        select(Account.person_id).where(Account.id == _told("recipient_id"))
+        .scalar_subquery())),
+    RecipientKind.enterprise: (*_PREF_COLUMNS, null().label("identity_phone")),
 }
 
 
@@ -92,12 +102,10 @@ def _wanted_of(channels: dict[str, list[str]] | None, kind: str) -> list[str]:
     return [c.value for c in EXTERNAL]
 
 
-def addresses_for(*, db_session: Session, settings: Settings, recipient: Recipient,
-                  kind: str) -> dict[str, str]:
-    """The external channels a message of `kind` goes to, with the address on each."""
-    row = db_session.execute(_ADDRESSES_OF[recipient.kind],
-                             {"kind": recipient.kind.value, "id": recipient.id}).one()
-    email_enc, phone_enc, channels, identity_phone_enc = tuple(row)
+def addresses_from(*, settings: Settings, kind: str, values: Sequence[Any]) -> dict[str, str]:
+    """The external channels a message of `kind` goes to, with the address on each, from
+    the values of its recipient's ADDRESS_COLUMNS."""
+    email_enc, phone_enc, channels, identity_phone_enc = tuple(values)
     wanted = _wanted_of(channels, kind)
     found: dict[str, str] = {}
     if Channel.email in wanted and email_enc is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,20 +121,27 @@ def _open(settings: Settings, blob: bytes, column: str) -> Any:
     return json.loads(crypto.decrypt(settings=settings, blob=blob, column=column))
 
 
-# Built once per dialect (a statement built per call costs its cache key every time):
-# the key is taken by the INSERT itself, so two calls with one key write one row.
-_INSERT_ONCE = {
-    name: dialect.insert(Notification.__table__)
-    .on_conflict_do_nothing(index_elements=["key_hash"])
-    .returning(Notification.__table__.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+# Built once per dialect and recipient kind (a statement built per call costs its cache
+# key every time): the key is taken by the INSERT itself, so two calls with one key write
+# one row; it returns the new row's id and what `returning` names of the recipient.
+_INSERT_ONCE: dict[tuple[str, Any], Any] = {}
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 _BY_KEY = select(Notification).where(Notification.key_hash == bindparam("key_hash"))
 
 
-def _insert_once(db_session: Session, row: dict[str, Any]) -> bool:
-    """Insert the notification unless its key is taken; True if this call wrote it."""
+def _insert_once(db_session: Session, row: dict[str, Any], returning: Any) -> Any:
+    """Insert the notification unless its key is taken; the returned values (the id,
+    then `returning`'s) if this call wrote it, else None."""
     conn = db_session.connection()
-    return conn.execute(_INSERT_ONCE[conn.dialect.name], row).first() is not None
+    key = (conn.dialect.name, returning)
+    statement = _INSERT_ONCE.get(key)
+    if statement is None:
+        table = Notification.__table__
+        statement = _INSERT_ONCE[key] = (
+            _DIALECTS[conn.dialect.name].insert(table)
+            .on_conflict_do_nothing(index_elements=["key_hash"])
+            .returning(table.c.id, *preferences.ADDRESS_COLUMNS.get(returning, ())))
+    return conn.execute(statement, row).first()
 
 
 def notify(
@@ -144,8 +152,8 @@ def notify(
     transaction: an inbox entry now, a pending delivery per wanted external channel."""
     ring = keyring(settings)
     return _write(db_session, ring, kind, to, templates.render(kind, params), _checked(key),
-                  now or utcnow(), lambda: preferences.addresses_for(
-                      db_session=db_session, settings=settings, recipient=to, kind=kind))
+                  now or utcnow(), to.kind, lambda values: preferences.addresses_from(
+                      settings=settings, kind=kind, values=values))
 
 
 def _checked(key: str) -> str:
@@ -157,18 +165,21 @@ def _checked(key: str) -> str:
 
 
 def _write(db_session: Session, ring: KeyRing, kind: str, to: Recipient,
-           content: dict[str, Any], key: str, now: datetime,
-           addresses: Any) -> Notification:
-    """The message once per key, and its deliveries to `addresses()` when this call wrote it."""
+           content: dict[str, Any], key: str, now: datetime, returning: RecipientKind | None,
+           addresses: Callable[[Sequence[Any]], dict[str, str]]) -> Notification:
+    """The message once per key, and, when this call wrote it, its deliveries to
+    `addresses(values)` (the values: the recipient's ADDRESS_COLUMNS of kind `returning`,
+    returned by the INSERT; none for None)."""
     hashed = _key_hash(ring, key)
     row = {"id": new_id(), "key_hash": hashed, "kind": kind,
            "recipient_kind": to.kind.value, "recipient_id": to.id,
            "content_enc": _seal_with(ring, content, CONTENT_COLUMN), "created_at": now}
-    if not _insert_once(db_session, row):  # told before (a retry, a second hook run)
+    inserted = _insert_once(db_session, row, returning)
+    if inserted is None:  # told before (a retry, a second hook run)
         found = db_session.scalar(_BY_KEY, {"key_hash": hashed})
         assert found is not None  # the call that took the key wrote it
         return found
-    for channel, address in addresses().items():
+    for channel, address in addresses(tuple(inserted)[1:]).items():
         db_session.add(Delivery(
             notification_id=row["id"], channel=channel, next_attempt_at=now,
             address_enc=crypto.encrypt_with(ring, value=address, column=ADDRESS_COLUMN)))
@@ -221,13 +232,16 @@ def notify_staff(*, db_session: Session, kind: str, to: Staff | uuid.UUID,
     accounts = [to] if isinstance(to, uuid.UUID) else staff_accounts(db_session=db_session,
                                                                       to=to)
     now = now or utcnow()
+
+    def own(recipient: Recipient) -> Callable[[Sequence[Any]], dict[str, str]]:
+        return lambda _: preferences.own_addresses(db_session=db_session, ring=ring,
+                                                   recipient=recipient, kind=kind)
+
     written = []
     for account_id in accounts:
         recipient = Recipient.account(account_id)
-        written.append(_write(
-            db_session, ring, kind, recipient, content, f"{key}:{account_id}", now,
-            lambda r=recipient: preferences.own_addresses(
-                db_session=db_session, ring=ring, recipient=r, kind=kind)))
+        written.append(_write(db_session, ring, kind, recipient, content,
+                              f"{key}:{account_id}", now, None, own(recipient)))
     return written
 
 
