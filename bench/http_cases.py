@@ -16,6 +16,11 @@ connections on loopback, each run after 3 s of the same load that is not counted
   processes (`--api-processes`; the scaling factor is printed): each wrk connection
   applies as the applicant, accepts as the window clerk and approves as the department's
   reviewer, in a loop.
+Beside the lifecycle, in the same run, two floors (bench/floor_app.py, the same
+uvicorn and FastAPI): the framework floor (one statement per request) and the statement
+floor (the lifecycle's own paths, each request running tongban's count of reads, writes
+and commits and nothing else): the most lifecycles/s that plan of statements allows
+through this stack, whatever tongban's Python does.
 It also prints the SQL statements and commits of each lifecycle request, counted in
 process on every engine (the same app and database): what one request costs the
 database, whatever the machine's load, and the CPU time the API processes and their
