@@ -257,7 +257,8 @@ def insert_together(db_session: Session, returning: Any, first: dict[str, Any],
     `more`, in the caller's transaction; `returning`'s value in `first`. PostgreSQL runs
     them as one statement (data-modifying WITH queries): one round trip and one parse
     where a case's step writes its event, audit entry and ledger message; elsewhere one
-    INSERT each. Rows are written as given (no Python-side column defaults run)."""
+    INSERT each. Each row must be whole: on PostgreSQL no Python-side column default
+    fills in what it leaves out."""
     connection = db_session.connection()
     table = returning.table
     if connection.dialect.name != "postgresql":
