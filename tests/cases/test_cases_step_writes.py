@@ -3,18 +3,21 @@ for the ledger, together (one statement on PostgreSQL), or not at all."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import IntegrityError
 
 from tests.cases.conftest import World, at
 from tongban.audit.models import AuditEntry
 from tongban.audit.service import entry_row
-from tongban.db import insert_together
+from tongban.cases import service
+from tongban.db import insert_together, make_sessionmaker
+from tongban.errors import Conflict
 from tongban.outbox.models import OutboxMessage
 from tongban.outbox.service import message_row
 
@@ -87,3 +90,47 @@ def test_rows_written_together_are_all_lost_when_one_is_refused(world: World) ->
     world.db.commit()
     assert world.db.get(AuditEntry, entry["id"]) is None
     assert [m.payload for m in world.db.scalars(select(OutboxMessage))] == [{"seq": 1}]
+
+
+def test_two_clerks_acting_at_once_leave_one_step_and_its_records(
+        engine: Engine, world: World) -> None:
+    """Both load the case, then accept and refuse it at the same moment: one commits, the
+    other gets 409, and only the winner's event, audit entry and ledger act exist."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("real concurrent transactions are tested on PostgreSQL")
+    case = world.submit(when=at(2026, 9, 21, 9))
+    world.complete(case)
+    world.db.commit()
+    factory = make_sessionmaker(engine)
+    barrier = threading.Barrier(2, timeout=10)
+    outcomes: dict[str, str] = {}
+
+    def clerk(action: str, reason: str | None) -> None:
+        with factory() as db:
+            service.get_case(db_session=db, case_number=case.number)
+            barrier.wait()  # both hold version 1: the UPDATEs race
+            try:
+                service.act(db_session=db, settings=world.settings, actor=world["clerk"],
+                            case_number=case.number, action=action, reason=reason,
+                            now=at(2026, 9, 22))
+                db.commit()
+                outcomes[action] = "done"
+            except Conflict as exc:
+                db.rollback()
+                outcomes[action] = exc.code
+
+    threads = [threading.Thread(target=clerk, args=a)
+               for a in (("accept", None), ("refuse", "材料不符"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes.values()) == ["done", "stale_version"], outcomes
+    won = next(a for a, o in outcomes.items() if o == "done")
+    world.db.expire_all()
+    assert [e.action for e in world.events(case)] == ["submit", won]
+    assert world.ledger_kinds(case) == ["case.submit", f"case.{won}"]
+    steps = world.db.scalars(select(AuditEntry.action).where(
+        AuditEntry.entity_id == case.number, AuditEntry.action.in_(
+            ["case.accept", "case.refuse"]))).all()
+    assert steps == [f"case.{won}"]
