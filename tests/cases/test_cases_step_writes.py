@@ -67,8 +67,12 @@ def test_an_action_writes_its_event_audit_entry_and_ledger_act_together(world: W
 
 def test_submit_returns_the_event_id_the_database_gave(world: World) -> None:
     case = world.submit(when=at(2026, 9, 21, 9))
+    # The response after submit shows the event it wrote, not read back: its id is the
+    # one the INSERT returned.
+    told = service.detail_of(db_session=world.db, actor=world["applicant"], case=case)
     world.db.commit()
     first = world.events(case)[0]
+    assert [e.id for e in told.events] == [first.id]
     act = world.db.scalars(select(OutboxMessage).where(OutboxMessage.kind == "case.submit")
                            ).one()
     assert act.payload["seq"] == first.seq == 1
