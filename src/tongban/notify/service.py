@@ -129,9 +129,11 @@ _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 _BY_KEY = select(Notification).where(Notification.key_hash == bindparam("key_hash"))
 
 
-def _insert_once(db_session: Session, row: dict[str, Any], returning: Any) -> Any:
+def _insert_once(db_session: Session, row: dict[str, Any],
+                 returning: RecipientKind | None) -> Any:
     """Insert the notification unless its key is taken; the returned values (the id,
-    then `returning`'s) if this call wrote it, else None."""
+    then the ADDRESS_COLUMNS of recipient kind `returning`, if any) if this call wrote
+    it, else None."""
     conn = db_session.connection()
     key = (conn.dialect.name, returning)
     statement = _INSERT_ONCE.get(key)
@@ -140,7 +142,8 @@ def _insert_once(db_session: Session, row: dict[str, Any], returning: Any) -> An
         statement = _INSERT_ONCE[key] = (
             _DIALECTS[conn.dialect.name].insert(table)
             .on_conflict_do_nothing(index_elements=["key_hash"])
-            .returning(table.c.id, *preferences.ADDRESS_COLUMNS.get(returning, ())))
+            .returning(table.c.id, *(preferences.ADDRESS_COLUMNS[returning]
+                                     if returning is not None else ())))
     return conn.execute(statement, row).first()
 
 
@@ -152,8 +155,8 @@ def notify(
     transaction: an inbox entry now, a pending delivery per wanted external channel."""
     ring = keyring(settings)
     return _write(db_session, ring, kind, to, templates.render(kind, params), _checked(key),
-                  now or utcnow(), to.kind, lambda values: preferences.addresses_from(
-                      settings=settings, kind=kind, values=values))
+                  now or utcnow(), lambda values: preferences.addresses_from(
+                      settings=settings, kind=kind, values=values), with_addresses=True)
 
 
 def _checked(key: str) -> str:
@@ -165,16 +168,17 @@ def _checked(key: str) -> str:
 
 
 def _write(db_session: Session, ring: KeyRing, kind: str, to: Recipient,
-           content: dict[str, Any], key: str, now: datetime, returning: RecipientKind | None,
-           addresses: Callable[[Sequence[Any]], dict[str, str]]) -> Notification:
+           content: dict[str, Any], key: str, now: datetime,
+           addresses: Callable[[Sequence[Any]], dict[str, str]], *,
+           with_addresses: bool = False) -> Notification:
     """The message once per key, and, when this call wrote it, its deliveries to
-    `addresses(values)` (the values: the recipient's ADDRESS_COLUMNS of kind `returning`,
-    returned by the INSERT; none for None)."""
+    `addresses(values)`: the values are the recipient's ADDRESS_COLUMNS, returned by the
+    INSERT, `with_addresses`; else none."""
     hashed = _key_hash(ring, key)
     row = {"id": new_id(), "key_hash": hashed, "kind": kind,
            "recipient_kind": to.kind.value, "recipient_id": to.id,
            "content_enc": _seal_with(ring, content, CONTENT_COLUMN), "created_at": now}
-    inserted = _insert_once(db_session, row, returning)
+    inserted = _insert_once(db_session, row, to.kind if with_addresses else None)
     if inserted is None:  # told before (a retry, a second hook run)
         found = db_session.scalar(_BY_KEY, {"key_hash": hashed})
         assert found is not None  # the call that took the key wrote it
@@ -241,7 +245,7 @@ def notify_staff(*, db_session: Session, kind: str, to: Staff | uuid.UUID,
     for account_id in accounts:
         recipient = Recipient.account(account_id)
         written.append(_write(db_session, ring, kind, recipient, content,
-                              f"{key}:{account_id}", now, None, own(recipient)))
+                              f"{key}:{account_id}", now, own(recipient)))
     return written
 
 
