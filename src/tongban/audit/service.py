@@ -49,16 +49,6 @@ def entry_row(*, actor_id: uuid.UUID | None, actor_name: str, action: str, entit
             "entity_id": entity_id, "details": details or {}}
 
 
-def record_many(*, db_session: Session, entries: list[dict[str, Any]]) -> None:
-    """Append several entries in one executemany INSERT (keys as `record` takes them:
-    actor_id, actor_name, action, entity, entity_id, details); they commit with the
-    change they describe, like `record`'s."""
-    if entries:
-        db_session.execute(insert(AuditEntry), [
-            {**e, "actor_name": e.get("actor_name") or SYSTEM, "details": e.get("details") or {}}
-            for e in entries])
-
-
 def list_for(*, db_session: Session, entity: str, entity_id: str) -> list[AuditEntry]:
     """The trail of one entity, oldest first."""
     stmt = (

@@ -50,7 +50,7 @@ def enqueue_many(
     order (their `seq` follows the list); they commit (or not) with their cause."""
     if messages:
         db_session.execute(insert(OutboxMessage), [
-            {"topic": topic, "kind": kind, "payload": payload} for kind, payload in messages])
+            message_row(topic=topic, kind=kind, payload=payload) for kind, payload in messages])
 
 
 def pending(
