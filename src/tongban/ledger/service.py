@@ -151,14 +151,6 @@ def _check_act(kind: Any, payload: Any) -> None:
     _canonical(payload, field="payload")
 
 
-def record_acts(*, db_session: Session, acts: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Log several (kind, payload) acts in the caller's transaction with one INSERT:
-    each checked as `record_act` checks it, none written if one is bad."""
-    for kind, payload in acts:
-        _check_act(kind, payload)
-    outbox.enqueue_many(db_session=db_session, topic=TOPIC, messages=list(acts))
-
-
 # --- reading the stored tree -------------------------------------------------------------
 
 

@@ -43,16 +43,6 @@ def message_row(*, topic: str, kind: str, payload: dict[str, Any],
             "created_at": utcnow(), "attempts": 0}
 
 
-def enqueue_many(
-    *, db_session: Session, topic: str, messages: list[tuple[str, dict[str, Any]]]
-) -> None:
-    """Add several (kind, payload) messages of a topic in one executemany INSERT, in
-    order (their `seq` follows the list); they commit (or not) with their cause."""
-    if messages:
-        db_session.execute(insert(OutboxMessage), [
-            message_row(topic=topic, kind=kind, payload=payload) for kind, payload in messages])
-
-
 def pending(
     *, db_session: Session, topic: str, limit: int = 500, now: datetime | None = None
 ) -> list[OutboxMessage]:
